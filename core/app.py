@@ -1,0 +1,103 @@
+"""What both app factories share: settings, logging, database, clients, health and errors."""
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from core import aws
+from core.db import Database
+from core.jobs.queue import SqsQueue
+from core.logs import bind, configure_logging, start_context
+from core.settings import Settings
+from core.storage import S3Storage
+
+log = logging.getLogger(__name__)
+
+
+class Services:
+    """The process-wide collaborators, built once per app (after gunicorn forks)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.db = Database(settings)
+        self.queue = SqsQueue(aws.client(settings, "sqs", fast=settings.role == "web"), settings.sqs_queue_url)
+        self.storage = S3Storage(aws.client(settings, "s3"), settings.s3_bucket)
+
+
+def services() -> Services:
+    from flask import current_app
+
+    return current_app.extensions["aula"]
+
+
+def session() -> Session:
+    """The session of the current request (or sqsd POST), closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = services().db.sessions()
+    return g.db_session
+
+
+def json_error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"error": message, **extra}), status
+
+
+def create_base_app(role: str, settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    if settings.role != role:
+        raise RuntimeError(f"APP_ROLE is {settings.role!r} but the {role} app was asked for")
+    configure_logging(role, settings.log_level)
+    app = Flask(role)
+    app.config.update(SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
+    app.extensions["aula"] = Services(settings)
+
+    @app.before_request
+    def _start_request() -> None:
+        # Honour the load balancer's or caller's id so one request can be followed across tiers.
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
+        start_context(request_id=g.request_id)
+
+    @app.after_request
+    def _tag_response(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response
+
+    @app.teardown_request
+    def _end_request(_exc: BaseException | None) -> None:
+        db_session = g.pop("db_session", None)
+        if db_session is not None:
+            db_session.close()
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        try:
+            services().db.ping()
+        except Exception as exc:
+            log.error("health check: database unreachable: %s", exc)
+            return jsonify({"status": "unavailable", "role": role, "database": "unreachable"}), 503
+        return jsonify({"status": "ok", "role": role, "database": "ok"}), 200
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response, int]:
+        return json_error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(OperationalError)
+    def _database_down(exc: OperationalError) -> tuple[Response, int]:
+        log.error("database unavailable: %s", exc.orig)
+        return json_error(503, "the database is unavailable; try again shortly")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error")
+        return json_error(500, "internal error")
+
+    return app
+
+
+__all__ = ["bind", "create_base_app", "json_error", "services", "session"]

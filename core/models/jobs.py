@@ -1,0 +1,53 @@
+"""The job row: the record is the truth, the SQS message only a wake-up call.
+
+A row with `published_at IS NULL` in an open state is the transactional outbox: its message
+has not been handed to SQS yet, and the relay will send it.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, JSONType, UTCDateTime, utcnow
+
+JOB_STATES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled")
+TERMINAL_STATES = ("succeeded", "failed", "cancelled")
+OPEN_STATES = ("queued", "retrying")
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.CheckConstraint(sa.column("state").in_(JOB_STATES), name="state"),
+        sa.CheckConstraint("progress >= 0 AND progress <= 100", name="progress"),
+        # The relay's and the stalled-job reclaim's scans.
+        sa.Index("ix_jobs_state_published", "state", "published_at"),
+        sa.Index("ix_jobs_state_lease", "state", "lease_expires_at"),
+        sa.Index("ix_jobs_owner_created", "owner_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    type: Mapped[str] = mapped_column(sa.String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(sa.String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    progress: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    trace_id: Mapped[str] = mapped_column(sa.String(64), default=lambda: uuid.uuid4().hex)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES

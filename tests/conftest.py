@@ -1,0 +1,183 @@
+"""Shared fixtures. Every fixture that starts something stops it in a finally/yield, so a
+failing test leaves no database, app or mock behind.
+
+Database tests run once per backend: SQLite always, PostgreSQL too when TEST_DATABASE_URL
+is set (CI sets it). The schema always comes from the Alembic migrations.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import boto3
+import pytest
+import sqlalchemy as sa
+from moto import mock_aws
+
+from core.__main__ import migrate
+from core.db import Base
+from core.settings import Settings
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+REGION = "us-east-1"
+
+
+def _pg_admin_url() -> sa.engine.URL:
+    url = sa.engine.make_url(os.environ["TEST_DATABASE_URL"])
+    return url.set(drivername="postgresql+psycopg")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "aula.sqlite3"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    admin_url = _pg_admin_url()
+    name = f"aula_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "aula.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("pg_database")
+    try:
+        yield url
+    finally:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+
+
+def _create_queues() -> tuple[str, str]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq_url = sqs.create_queue(QueueName="aula-jobs-dead")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName="aula-jobs",
+        Attributes={"RedrivePolicy": f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": "10"}}'},
+    )["QueueUrl"]
+    return queue_url, dlq_url
+
+
+@pytest.fixture(scope="module")
+def _aws_module() -> Iterator[dict[str, str]]:
+    """In-process AWS (moto) with the queue pair and bucket Aula expects, once per test module
+    (starting moto costs ~0.4 s). Module scope keeps it off while tests/devstack and tests/e2e
+    talk to a real moto server, which an active in-process mock would intercept."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }.items():
+            patch.setenv(key, value)
+        patch.delenv("AWS_ENDPOINT_URL", raising=False)
+        patch.delenv("AWS_PROFILE", raising=False)
+        with mock_aws():
+            queue_url, dlq_url = _create_queues()
+            boto3.client("s3", region_name=REGION).create_bucket(Bucket="aula-files")
+            yield {"SQS_QUEUE_URL": queue_url, "SQS_DEAD_LETTER_QUEUE_URL": dlq_url, "S3_BUCKET": "aula-files"}
+
+
+@pytest.fixture
+def aws(_aws_module: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The module's moto AWS, emptied after each test."""
+    try:
+        yield _aws_module
+    finally:
+        # Recreated rather than purged: moto enforces SQS's one-purge-a-minute rule, and
+        # in-flight messages cannot be received to be deleted.
+        sqs = boto3.client("sqs", region_name=REGION)
+        for url in (_aws_module["SQS_QUEUE_URL"], _aws_module["SQS_DEAD_LETTER_QUEUE_URL"]):
+            sqs.delete_queue(QueueUrl=url)
+        _create_queues()
+        bucket = boto3.resource("s3", region_name=REGION).Bucket(_aws_module["S3_BUCKET"])
+        bucket.objects.all().delete()
+
+
+def make_settings(role: str, database_url: str, aws_env: dict[str, str], **overrides: str) -> Settings:
+    return Settings.from_env(
+        {
+            "APP_ROLE": role,
+            "SECRET_KEY": "test-secret-key-0123456789",
+            "DATABASE_URL": database_url,
+            "AWS_REGION": REGION,
+            "LOG_LEVEL": "WARNING",
+            **aws_env,
+            **overrides,
+        }
+    )
+
+
+def _app(role: str, database_url: str, aws_env: dict[str, str]):
+    from web import create_app as create_web
+    from worker import create_app as create_worker
+
+    factory = create_web if role == "web" else create_worker
+    app = factory(make_settings(role, database_url, aws_env))
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def web_app(database_url: str, aws: dict[str, str]):
+    app = _app("web", database_url, aws)
+    try:
+        yield app
+    finally:
+        app.extensions["aula"].db.dispose()
+
+
+@pytest.fixture
+def worker_app(database_url: str, aws: dict[str, str]):
+    app = _app("worker", database_url, aws)
+    try:
+        yield app
+    finally:
+        app.extensions["aula"].db.dispose()
+
+
+@pytest.fixture
+def client(web_app):
+    return web_app.test_client()
+
+
+@pytest.fixture
+def worker_client(worker_app):
+    return worker_app.test_client()
+
+
+@pytest.fixture
+def db(web_app):
+    """A session on the same database as the apps, for arranging and asserting."""
+    with web_app.extensions["aula"].db.sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def sqs(aws: dict[str, str]):
+    return boto3.client("sqs", region_name=REGION)

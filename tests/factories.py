@@ -1,0 +1,54 @@
+"""Small model factories and API helpers for tests."""
+from __future__ import annotations
+
+import itertools
+
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from core.models import Enrollment, Institution, SchoolClass, User
+
+PASSWORD = "correct horse battery"
+# Hashing is deliberately slow; hash the shared test password once.
+_HASH = generate_password_hash(PASSWORD)
+_seq = itertools.count(1)
+
+
+def institution(session: Session, name: str = "Escola") -> Institution:
+    n = next(_seq)
+    school = Institution(name=f"{name} {n}", slug=f"school-{n}")
+    session.add(school)
+    session.flush()
+    return school
+
+
+def user(session: Session, school: Institution, role: str = "student", name: str | None = None) -> User:
+    n = next(_seq)
+    person = User(
+        institution_id=school.id,
+        email=f"{role}{n}@example.test",
+        full_name=name or f"{role.title()} {n:04d}",
+        role=role,
+        password_hash=_HASH,
+    )
+    session.add(person)
+    session.flush()
+    return person
+
+
+def school_class(session: Session, teacher: User, students: int = 0) -> tuple[SchoolClass, list[User]]:
+    n = next(_seq)
+    group = SchoolClass(institution_id=teacher.institution_id, teacher_id=teacher.id, code=f"C-{n}", name=f"Class {n}")
+    session.add(group)
+    session.flush()
+    school = session.get(Institution, teacher.institution_id)
+    pupils = [user(session, school, "student") for _ in range(students)]
+    session.add_all(Enrollment(class_id=group.id, student_id=p.id) for p in pupils)
+    session.flush()
+    return group, pupils
+
+
+def login(client, person: User) -> dict[str, str]:
+    response = client.post("/api/login", json={"email": person.email, "password": PASSWORD})
+    assert response.status_code == 200, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from core.app import json_error, services, session
+from core.jobs.outbox import new_job, publish_committed
+from core.models import SchoolClass
+from core.reports import REPORT_FORMATS, REPORT_KINDS
+from web.api.guard import current_user, json_body, login_required
+from web.api.jobs import job_json
+
+bp = Blueprint("reports", __name__)
+
+
+@bp.post("/reports")
+@login_required
+def request_report():
+    body = json_body()
+    if body is None:
+        return json_error(400, "send a JSON object with kind, class_id and format")
+    kind, class_id, fmt = body.get("kind"), body.get("class_id"), body.get("format", "csv")
+    if kind not in REPORT_KINDS:
+        return json_error(400, f"kind must be one of {', '.join(REPORT_KINDS)}", field="kind")
+    if not isinstance(class_id, int) or isinstance(class_id, bool) or class_id < 1:
+        return json_error(400, "class_id must be a positive integer", field="class_id")
+    if fmt not in REPORT_FORMATS:
+        return json_error(400, f"format must be one of {', '.join(REPORT_FORMATS)}", field="format")
+
+    db = session()
+    user = current_user()
+    school_class = db.get(SchoolClass, class_id)
+    # A class of another institution is "not found", so ids do not reveal other schools' data.
+    if school_class is None or school_class.institution_id != user.institution_id:
+        return json_error(404, f"class {class_id} not found", field="class_id")
+    if school_class.teacher_id != user.id:
+        return json_error(403, "only the class's teacher can ask for its reports", field="class_id")
+
+    job = new_job(db, "report", {"kind": kind, "class_id": class_id, "format": fmt}, owner_id=user.id)
+    db.commit()
+    publish_committed(db, services().queue, job)
+    response = jsonify({"job": job_json(job)})
+    response.status_code = 202
+    response.headers["Location"] = f"/api/jobs/{job.id}"
+    return response

@@ -1,0 +1,40 @@
+"""What a handler gets: its job, a session, the shared services, and progress points."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.app import Services
+from core.db import utcnow
+from core.jobs import lifecycle
+from core.jobs.errors import JobCancelled, TimeLimitExceeded
+from core.jobs.types import JobType
+from core.models import Job
+
+
+@dataclass
+class JobContext:
+    job: Job
+    job_type: JobType
+    attempt: int
+    session: Session
+    services: Services
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return self.job.payload
+
+    def progress(self, percent: int) -> None:
+        """A progress point: records progress, renews the lease, and stops the run if it lost
+        the job (reclaimed or cancelled) or went past its time limit."""
+        if time.monotonic() - self.started > self.job_type.time_limit_seconds:
+            raise TimeLimitExceeded(f"ran longer than the {self.job_type.time_limit_seconds} s time limit")
+        # Its own short transaction, so pollers see progress while the handler's work is open.
+        with self.services.db.sessions() as side:
+            owned = lifecycle.heartbeat(side, self.job.id, self.attempt, percent, self.job_type.lease, utcnow())
+        if not owned:
+            raise JobCancelled("this run no longer owns the job")

@@ -1,0 +1,116 @@
+"""Runs one job message: claim, run the handler, record the outcome, answer sqsd.
+
+Only 200 makes sqsd delete the message, so 200 is the answer whenever the outcome is recorded
+(success, permanent failure, a retry we scheduled ourselves, a duplicate). Anything else means
+"could not even record it" and sqsd redelivers, then dead-letters after MaxRetries.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from core.app import Services
+from core.db import utcnow
+from core.jobs import lifecycle
+from core.jobs.envelope import Envelope
+from core.jobs.errors import JobCancelled, PermanentJobError
+from core.jobs.outbox import publish_committed
+from core.jobs.types import JOB_TYPES, JobType
+from core.logs import bind
+from core.models import Job
+from worker.context import JobContext
+from worker.handlers import Handler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def run_message(
+    services: Services,
+    envelope: Envelope,
+    handlers: Mapping[str, Handler],
+    job_types: Mapping[str, JobType] = JOB_TYPES,
+) -> Outcome:
+    bind(job_id=str(envelope.job_id), job_type=envelope.type)
+    job_type, handler = job_types.get(envelope.type), handlers.get(envelope.type)
+    if job_type is None or handler is None:
+        # Possibly a newer web tier mid-deploy: redeliver, and dead-letter if it never resolves.
+        log.error("unknown job type %r", envelope.type)
+        return Outcome(422, {"error": f"unknown job type {envelope.type!r}"})
+
+    with services.db.sessions() as session:
+        job = session.get(Job, envelope.job_id)
+        if job is None:
+            # Rows are only deleted long after their messages are gone, so a missing row means a
+            # misconfigured database or a foreign message: keep it (redeliver, then dead-letter).
+            log.error("job row not found")
+            return Outcome(404, {"error": f"job {envelope.job_id} not found"})
+        if job.type != envelope.type:
+            log.error("message type %r does not match the job's type %r", envelope.type, job.type)
+            return Outcome(422, {"error": "message type does not match the job"})
+
+        attempt = lifecycle.claim(session, job.id, job_type, utcnow())
+        session.refresh(job)
+        if attempt is None:
+            log.info("message not claimed: job is %s", job.state)
+            return Outcome(200, {"outcome": "not_claimed", "state": job.state})
+
+        bind(attempt=attempt)
+        log.info("job started (attempt %d of %d)", attempt, job_type.max_attempts)
+        ctx = JobContext(job=job, job_type=job_type, attempt=attempt, session=session, services=services)
+        return _run(ctx, handler)
+
+
+def _run(ctx: JobContext, handler: Handler) -> Outcome:
+    session, job = ctx.session, ctx.job
+    try:
+        result = handler(ctx)
+    except JobCancelled as exc:
+        session.rollback()
+        log.warning("job run stopped: %s", exc)
+        return Outcome(200, {"outcome": "stopped"})
+    except PermanentJobError as exc:
+        session.rollback()
+        lifecycle.fail(session, job.id, ctx.attempt, str(exc), utcnow())
+        session.commit()
+        log.error("job failed permanently: %s", exc)
+        return Outcome(200, {"outcome": "failed"})
+    except Exception as exc:
+        session.rollback()
+        return _transient(ctx, exc)
+
+    if not lifecycle.succeed(session, job.id, ctx.attempt, result, utcnow()):
+        session.rollback()
+        log.warning("job finished but its lease was lost; the newer run's outcome stands")
+        return Outcome(200, {"outcome": "lease_lost"})
+    session.commit()
+    log.info("job succeeded in %.3f s", time.monotonic() - ctx.started)
+    return Outcome(200, {"outcome": "succeeded"})
+
+
+def _transient(ctx: JobContext, exc: Exception) -> Outcome:
+    session, job, job_type = ctx.session, ctx.job, ctx.job_type
+    error = f"{type(exc).__name__}: {exc}"
+    now = utcnow()
+    if ctx.attempt >= job_type.max_attempts:
+        lifecycle.fail(session, job.id, ctx.attempt, f"gave up after {ctx.attempt} attempts; last error: {error}", now)
+        session.commit()
+        log.error("job failed after %d attempts: %s", ctx.attempt, error, exc_info=exc)
+        return Outcome(200, {"outcome": "failed"})
+    next_at = now + job_type.backoff(ctx.attempt)
+    if not lifecycle.schedule_retry(session, job.id, ctx.attempt, error, next_at):
+        session.rollback()
+        return Outcome(200, {"outcome": "lease_lost"})
+    session.commit()
+    log.warning("job attempt %d failed, retrying at %s: %s", ctx.attempt, next_at.isoformat(), error, exc_info=exc)
+    session.refresh(job)
+    publish_committed(session, ctx.services.queue, job)
+    return Outcome(200, {"outcome": "retry_scheduled", "next_attempt_at": next_at.isoformat()})
+
