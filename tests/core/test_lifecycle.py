@@ -1,0 +1,56 @@
+"""Claims and fencing: a run that lost its lease cannot overwrite the run that replaced it."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from core.db import utcnow
+from core.jobs import lifecycle
+from core.jobs.outbox import new_job
+from core.jobs.types import REPORT
+from core.models import Job
+
+
+def test_a_reclaimed_run_cannot_record_its_outcome(db):
+    job = new_job(db, "report", {}, owner_id=None)
+    db.commit()
+    now = utcnow()
+    first = lifecycle.claim(db, job.id, REPORT, now)
+    assert first == 1
+    assert lifecycle.claim(db, job.id, REPORT, now) is None, "a live lease blocks a second claim"
+    later = now + REPORT.lease + timedelta(seconds=1)
+    second = lifecycle.claim(db, job.id, REPORT, later)
+    assert second == 2
+    assert lifecycle.succeed(db, job.id, first, {"from": "first"}, later) is False
+    assert lifecycle.heartbeat(db, job.id, first, 50, REPORT.lease, later) is False
+    assert lifecycle.succeed(db, job.id, second, {"from": "second"}, later) is True
+    db.commit()
+    db.expire_all()
+    assert db.get(Job, job.id).result == {"from": "second"}
+
+
+def test_terminal_states_never_change(db):
+    job = new_job(db, "report", {}, owner_id=None)
+    db.commit()
+    attempt = lifecycle.claim(db, job.id, REPORT, utcnow())
+    lifecycle.fail(db, job.id, attempt, "boom", utcnow())
+    db.commit()
+    far = utcnow() + timedelta(days=1)
+    assert lifecycle.claim(db, job.id, REPORT, far) is None
+    assert lifecycle.succeed(db, job.id, attempt, {}, far) is False
+    assert lifecycle.schedule_retry(db, job.id, attempt, "x", far) is False
+    db.commit()
+    db.expire_all()
+    assert db.scalar(sa.select(Job.state).where(Job.id == job.id)) == "failed"
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap():
+    import random
+
+    rng = random.Random(7)
+    delays = [REPORT.backoff(n, rng).total_seconds() for n in range(1, 12)]
+    for n, delay in enumerate(delays, start=1):
+        ceiling = min(REPORT.backoff_cap_seconds, REPORT.backoff_base_seconds * 2 ** (n - 1))
+        assert ceiling / 2 <= delay <= ceiling
+    assert len({round(d, 3) for d in delays}) == len(delays), "jitter makes each delay differ"
