@@ -22,3 +22,6 @@ accesslog = "-"
 errorlog = "-"
 # The app (and its database pool and boto3 clients) is built in each worker after the fork.
 preload_app = False
+# gunicorn 24+'s control socket defaults to one path per user; the local stack runs two
+# gunicorns side by side, and nothing here uses it.
+control_socket_disable = True

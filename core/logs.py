@@ -33,7 +33,9 @@ def start_context(**fields: Any) -> None:
 
 def bind(**fields: Any) -> None:
     """Add fields to the current context until the enclosing `log_context` ends."""
-    _context.get().update({k: v for k, v in fields.items() if v is not None})
+    # A new dict, never an in-place update: outside any context `get()` is the ContextVar's
+    # shared default, and mutating it would stamp these fields on every thread's records.
+    _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
 
 
 class ContextFilter(logging.Filter):

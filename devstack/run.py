@@ -1,0 +1,126 @@
+"""`make run`: the whole Aula stack on one machine, on embedded defaults.
+
+moto in server mode stands in for SQS, S3 and SES; gunicorn serves the web tier and the worker
+tier exactly as the Procfile does on Elastic Beanstalk; the local sqsd feeds the worker from
+the queue and runs cron.yaml. honcho runs the processes, prefixes their output, and stops
+them all on Ctrl-C. Any variable already set in the environment wins over the defaults, so
+`DATABASE_URL=postgresql://... make run` runs on PostgreSQL.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT = "123456789012"  # moto's default account id
+
+
+def stack_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    environ = dict(os.environ if environ is None else environ)
+    moto_port = environ.get("AULA_MOTO_PORT", "4566")
+    endpoint = f"http://127.0.0.1:{moto_port}"
+    defaults = {
+        "AULA_MOTO_PORT": moto_port,
+        "AULA_WEB_PORT": "8000",
+        "AULA_WORKER_PORT": "8001",
+        "SECRET_KEY": "local-development-only-not-a-secret",
+        "DATABASE_URL": f"sqlite:///{ROOT / 'var' / 'aula.sqlite3'}",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SQS_QUEUE_URL": f"{endpoint}/{ACCOUNT}/aula-jobs",
+        "SQS_DEAD_LETTER_QUEUE_URL": f"{endpoint}/{ACCOUNT}/aula-jobs-dead",
+        "S3_BUCKET": "aula-local",
+        "MAIL_SENDER": "no-reply@aula.local",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env = {**defaults, **environ}
+    env["SQSD_WORKER_URL"] = environ.get("SQSD_WORKER_URL", f"http://127.0.0.1:{env['AULA_WORKER_PORT']}")
+    return env
+
+
+def commands(env: dict[str, str]) -> dict[str, tuple[str, dict[str, str]]]:
+    """Each process: its shell command and its environment."""
+    py = shlex.quote(sys.executable)
+    web = {**env, "APP_ROLE": "web", "PORT": env["AULA_WEB_PORT"], "GUNICORN_WORKERS": env.get("GUNICORN_WORKERS", "2")}
+    worker = {**env, "APP_ROLE": "worker", "PORT": env["AULA_WORKER_PORT"]}
+    return {
+        "aws": (f"exec {py} -m moto.server -H 127.0.0.1 -p {env['AULA_MOTO_PORT']}", env),
+        "web": (f"exec {py} -m gunicorn --config gunicorn.conf.py", web),
+        "worker": (f"exec {py} -m gunicorn --config gunicorn.conf.py", worker),
+        # moto starts empty every time: create the queues, bucket and sender, then have the relay
+        # send again whatever jobs were still open when the stack last stopped.
+        "sqsd": (
+            f"{py} -m devstack.aws_bootstrap && {py} -m core requeue-open && {py} -m core relay"
+            f" && exec {py} -m devstack.sqsd",
+            worker,
+        ),
+    }
+
+
+def prepare(env: dict[str, str]) -> None:
+    (ROOT / "var").mkdir(exist_ok=True)
+    for command in ("migrate", "seed-demo"):
+        subprocess.run([sys.executable, "-m", "core", command], cwd=ROOT, env={**env, "APP_ROLE": "web"}, check=True)
+
+
+def _wait_healthy(url: str, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def _announce(env: dict[str, str]) -> None:
+    from core.demo import DEMO_LOGINS
+
+    web = f"http://127.0.0.1:{env['AULA_WEB_PORT']}"
+    worker = f"http://127.0.0.1:{env['AULA_WORKER_PORT']}"
+    deadline = time.monotonic() + 90
+    if not (_wait_healthy(web + "/healthz", deadline) and _wait_healthy(worker + "/healthz", deadline)):
+        print("!! Aula did not become healthy within 90 s; see the process output above", flush=True)
+        return
+    logins = "\n".join(f"      {d.role:<8} {d.email:<24} {d.password}" for d in DEMO_LOGINS)
+    print(
+        f"\n== Aula is up ==\n"
+        f"   web tier      {web}   (try {web}/healthz)\n"
+        f"   worker tier   {worker}   (sqsd POSTs here)\n"
+        f"   local AWS     {env['AWS_ENDPOINT_URL']}   (moto: SQS, S3, SES)\n"
+        f"   database      {env['DATABASE_URL']}\n"
+        f"   demo logins (POST {web}/api/login):\n{logins}\n"
+        f"   Ctrl-C stops everything; data in the database is kept for the next run.\n",
+        flush=True,
+    )
+
+
+def main() -> int:
+    env = stack_env()
+    prepare(env)
+    manager = Manager(Printer(sys.stdout))
+    for name, (command, process_env) in commands(env).items():
+        manager.add_process(name, command, env=process_env, cwd=str(ROOT))
+    threading.Thread(target=_announce, args=(env,), daemon=True).start()
+    manager.loop()
+    # honcho reports Ctrl-C (SIGINT) and SIGTERM as 130/143: a clean stop, not a failure.
+    return 0 if manager.returncode in (None, 0, 130, 143) else manager.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

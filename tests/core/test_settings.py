@@ -1,0 +1,176 @@
+"""Settings.from_env: every problem reported at once, each naming its variable; URLs normalised."""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from core.db import Database, make_engine
+from core.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
+
+VALID = {
+    "APP_ROLE": "web",
+    "SECRET_KEY": "a-secret-key-of-32-characters-00",
+    "SQS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/aula-jobs",
+    "S3_BUCKET": "aula-files",
+}
+REQUIRED = ("APP_ROLE", "SECRET_KEY", "SQS_QUEUE_URL", "S3_BUCKET")
+
+
+def _problems(**env: str) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({**VALID, **env})
+    return caught.value.problems
+
+
+def test_every_missing_required_variable_is_listed_in_one_error():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({})
+    problems = caught.value.problems
+    assert len(problems) == len(REQUIRED)
+    for name in REQUIRED:
+        assert any(p.startswith(name) and "required" in p for p in problems), name
+        assert name in str(caught.value)
+
+
+def test_a_blank_value_counts_as_missing():
+    problems = _problems(S3_BUCKET="   ")
+    assert problems == ["S3_BUCKET is required but not set"]
+
+
+def test_a_valid_environment_parses():
+    settings = Settings.from_env(VALID)
+    assert (settings.role, settings.s3_bucket, settings.sqs_queue_url) == ("web", "aula-files", VALID["SQS_QUEUE_URL"])
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("APP_ROLE", "cron"),
+        ("SECRET_KEY", "too-short"),
+        ("TOKEN_TTL_SECONDS", "twelve hours"),
+        ("TOKEN_TTL_SECONDS", "59"),
+        ("JOB_POLL_INTERVAL_SECONDS", "0"),
+        ("DOWNLOAD_URL_TTL_SECONDS", "604801"),
+        ("DATABASE_URL", "mysql://aula:pw@db.example/aula"),
+        ("DATABASE_URL", "postgresql+psycopg2://aula@db.example/aula"),
+        ("SQS_QUEUE_URL", "aula-jobs"),
+        ("SQS_DEAD_LETTER_QUEUE_URL", "sqs://aula-jobs-dead"),
+        ("AWS_ENDPOINT_URL", "localhost:4566"),
+        ("DATABASE_SSLMODE", "verify"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_a_malformed_value_is_reported_naming_its_variable(name, value):
+    problems = _problems(**{name: value})
+    assert len(problems) == 1 and problems[0].startswith(name + " "), problems
+
+
+def test_malformed_and_missing_variables_are_reported_together():
+    env = {**VALID, "APP_ROLE": "cron", "TOKEN_TTL_SECONDS": "x"}
+    del env["S3_BUCKET"]
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    assert sorted(p.split()[0] for p in caught.value.problems) == ["APP_ROLE", "S3_BUCKET", "TOKEN_TTL_SECONDS"]
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+psycopg"])
+def test_postgres_urls_get_the_psycopg3_driver(scheme):
+    settings = Settings.from_env({**VALID, "DATABASE_URL": f"{scheme}://aula:pw@db.example:5432/aula"})
+    assert settings.database_url == "postgresql+psycopg://aula:pw@db.example:5432/aula"
+
+
+def test_default_database_is_the_sqlite_file():
+    assert Settings.from_env(VALID).database_url == DEFAULT_DATABASE_URL == "sqlite:///var/aula.sqlite3"
+
+
+RDS = {
+    "RDS_HOSTNAME": "aula.abc123.eu-west-1.rds.amazonaws.com",
+    "RDS_PORT": "5433",
+    "RDS_DB_NAME": "ebdb",
+    "RDS_USERNAME": "aula@admin",
+    "RDS_PASSWORD": "p@ss:w/rd%#?&=",
+}
+
+
+def test_rds_variables_build_a_quoted_postgres_url():
+    url = sa.engine.make_url(Settings.from_env({**VALID, **RDS}).database_url)
+    assert url.drivername == "postgresql+psycopg"
+    assert (url.username, url.password) == (RDS["RDS_USERNAME"], RDS["RDS_PASSWORD"])
+    assert (url.host, url.port, url.database) == (RDS["RDS_HOSTNAME"], 5433, "ebdb")
+
+
+def test_rds_port_defaults_to_5432():
+    env = {**VALID, **RDS}
+    del env["RDS_PORT"]
+    assert sa.engine.make_url(Settings.from_env(env).database_url).port == 5432
+
+
+def test_an_incomplete_rds_set_names_what_is_missing():
+    env = {**VALID, **RDS}
+    del env["RDS_PASSWORD"]
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    assert caught.value.problems == ["RDS_PASSWORD is required but not set"]
+
+
+def test_database_url_wins_over_rds_variables():
+    settings = Settings.from_env({**VALID, **RDS, "DATABASE_URL": "postgresql://other@db.example/other"})
+    assert settings.database_url == "postgresql+psycopg://other@db.example/other"
+
+
+def test_optional_variables_are_none_or_defaults_when_unset():
+    settings = Settings.from_env(VALID)
+    assert settings.aws_endpoint_url is None
+    assert settings.database_sslmode is None
+    assert settings.database_sslrootcert is None
+    assert settings.sqs_dead_letter_queue_url is None
+    assert (settings.aws_region, settings.log_level) == ("us-east-1", "INFO")
+    assert (settings.token_ttl_seconds, settings.poll_interval_seconds, settings.download_url_ttl_seconds) == (
+        12 * 3600, 2, 300)
+
+
+def test_aws_default_region_is_used_when_aws_region_is_unset():
+    assert Settings.from_env({**VALID, "AWS_DEFAULT_REGION": "eu-west-1"}).aws_region == "eu-west-1"
+
+
+def test_the_secret_key_is_not_in_the_repr():
+    assert VALID["SECRET_KEY"] not in repr(Settings.from_env(VALID))
+
+
+def _connect_params(engine: sa.engine.Engine) -> dict:
+    """The keyword arguments the engine hands to psycopg.connect, captured instead of connecting."""
+    seen: dict = {}
+
+    class Captured(Exception):
+        pass
+
+    @event.listens_for(engine, "do_connect")
+    def capture(dialect, conn_rec, cargs, cparams):
+        seen.update(cparams)
+        raise Captured
+
+    try:
+        with pytest.raises(Captured):
+            engine.connect()
+    finally:
+        engine.dispose()
+    return seen
+
+
+def test_database_sslmode_and_rootcert_reach_the_driver():
+    settings = Settings.from_env({
+        **VALID,
+        "DATABASE_URL": "postgresql://aula:pw@aula.abc123.eu-west-1.rds.amazonaws.com/ebdb",
+        "DATABASE_SSLMODE": "verify-full",
+        "DATABASE_SSLROOTCERT": "/etc/pki/rds/global-bundle.pem",
+    })
+    params = _connect_params(Database(settings).engine)
+    assert params["sslmode"] == "verify-full"
+    assert params["sslrootcert"] == "/etc/pki/rds/global-bundle.pem"
+    assert params["host"] == "aula.abc123.eu-west-1.rds.amazonaws.com"
+
+
+def test_without_sslmode_the_driver_gets_no_ssl_options():
+    params = _connect_params(make_engine("postgresql+psycopg://aula:pw@db.example/aula"))
+    assert "sslmode" not in params and "sslrootcert" not in params

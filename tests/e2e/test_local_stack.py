@@ -1,0 +1,214 @@
+"""End to end over HTTP against the real processes of the local stack: moto in server mode,
+gunicorn web and worker tiers, and the local sqsd, started with the same commands `make run`
+uses (devstack.run), on free ports and a throw-away SQLite file."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import boto3
+import pytest
+import requests
+import sqlalchemy as sa
+
+from devstack.run import ROOT, commands, prepare, stack_env
+from tests.support.servers import free_port, wait_for_http
+
+pytestmark = pytest.mark.e2e
+BOOT_TIMEOUT = 60
+
+
+class Stack:
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        self.env = stack_env(
+            {
+                **os.environ,
+                "AULA_MOTO_PORT": str(free_port()),
+                "AULA_WEB_PORT": str(free_port()),
+                "AULA_WORKER_PORT": str(free_port()),
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'aula.sqlite3'}",
+                "GUNICORN_WORKERS": "2",
+                # Quick redelivery after a failed POST, so the outage test stays short.
+                "SQSD_ERROR_VISIBILITY_TIMEOUT": "1",
+                "SQSD_WAIT_TIME_SECONDS": "1",
+            }
+        )
+        self.web = f"http://127.0.0.1:{self.env['AULA_WEB_PORT']}"
+        self.worker = f"http://127.0.0.1:{self.env['AULA_WORKER_PORT']}"
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.engine = sa.create_engine(self.env["DATABASE_URL"])
+
+    def start(self, name: str) -> None:
+        command, env = commands(self.env)[name]
+        log = open(self.tmp_path / f"{name}.log", "ab")
+        # Own process group, so stopping it also stops gunicorn's workers.
+        self.processes[name] = subprocess.Popen(
+            command, shell=True, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+
+    def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            os.killpg(process.pid, sig)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+    def close(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+        self.engine.dispose()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.tmp_path.glob("*.log"))
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    stack = Stack(tmp_path)
+    try:
+        prepare(stack.env)
+        for name in ("aws", "web", "worker", "sqsd"):
+            stack.start(name)
+        wait_for_http(stack.web + "/healthz", BOOT_TIMEOUT)
+        wait_for_http(stack.worker + "/healthz", BOOT_TIMEOUT)
+        yield stack
+    except BaseException:
+        print(stack.logs(), file=sys.stderr)
+        raise
+    finally:
+        stack.close()
+
+
+def _login(stack: Stack, email: str, password: str) -> dict[str, str]:
+    response = requests.post(stack.web + "/api/login", json={"email": email, "password": password}, timeout=10)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def _teacher_class(stack: Stack) -> int:
+    with stack.engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT c.id FROM classes c JOIN users u ON u.id = c.teacher_id WHERE u.email = 'teacher@aula.local'"
+        )).scalar_one()
+
+
+def _poll(stack: Stack, location: str, headers: dict[str, str], timeout: float = 45) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = requests.get(stack.web + location, headers=headers, timeout=10)
+        assert response.status_code == 200, response.text
+        job = response.json()["job"]
+        if job["state"] in ("succeeded", "failed", "cancelled"):
+            assert "Retry-After" not in response.headers
+            return job
+        assert int(response.headers["Retry-After"]) >= 1
+        assert time.monotonic() < deadline, f"job still {job['state']} after {timeout}s"
+        time.sleep(0.2)
+
+
+def _roster_from_db(stack: Stack, class_id: int) -> list[list[str]]:
+    with stack.engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT u.id, u.full_name, u.email FROM enrollments e JOIN users u ON u.id = e.student_id "
+            "WHERE e.class_id = :c ORDER BY u.full_name, u.id"), {"c": class_id}).all()
+    return [[str(r.id), r.full_name, r.email] for r in rows]
+
+
+def _request_report(stack: Stack, headers: dict[str, str], class_id: int) -> str:
+    response = requests.post(stack.web + "/api/reports", headers=headers, timeout=10,
+                             json={"kind": "class_roster", "class_id": class_id, "format": "csv"})
+    assert response.status_code == 202, response.text
+    return response.headers["Location"]
+
+
+def test_a_teacher_asks_for_a_roster_polls_it_and_downloads_the_csv(stack: Stack):
+    headers = _login(stack, "teacher@aula.local", "aula-teacher")
+    class_id = _teacher_class(stack)
+    location = _request_report(stack, headers, class_id)
+
+    job = _poll(stack, location, headers)
+    assert job["state"] == "succeeded", job
+    assert job["attempts"] == 1 and job["progress"] == 100
+
+    # Once finished, polling with the ETag costs a 304.
+    first = requests.get(stack.web + location, headers=headers, timeout=10)
+    again = requests.get(stack.web + location, headers={**headers, "If-None-Match": first.headers["ETag"]}, timeout=10)
+    assert again.status_code == 304
+
+    download = requests.get(stack.web + job["result"]["download_url"], headers=headers, timeout=10)
+    assert download.status_code == 200 and download.history[0].status_code == 302
+    rows = list(csv.reader(io.StringIO(download.content.decode("utf-8"))))
+    assert rows[0] == ["student_id", "full_name", "email", "enrolled_at"]
+    expected = _roster_from_db(stack, class_id)
+    assert len(expected) >= 30
+    assert [r[:3] for r in rows[1:]] == expected
+
+    other = _login(stack, "teacher2@aula.local", "aula-teacher")
+    assert requests.get(stack.web + location, headers=other, timeout=10).status_code == 404
+    assert requests.get(stack.web + job["result"]["download_url"], headers=other, timeout=10).status_code == 404
+
+
+def test_a_worker_that_goes_down_and_comes_back_ends_with_exactly_one_finished_job(stack: Stack):
+    headers = _login(stack, "teacher@aula.local", "aula-teacher")
+    class_id = _teacher_class(stack)
+    stack.stop("worker", signal.SIGKILL)
+    location = _request_report(stack, headers, class_id)
+    # sqsd's POSTs now fail (connection refused): the message must come back, not be lost.
+    time.sleep(2.5)
+    assert requests.get(stack.web + location, headers=headers, timeout=10).json()["job"]["state"] == "queued"
+    stack.start("worker")
+    job = _poll(stack, location, headers)
+    assert job["state"] == "succeeded" and job["attempts"] == 1
+
+    with stack.engine.connect() as conn:
+        finished = conn.execute(sa.text("SELECT count(*) FROM jobs WHERE state = 'succeeded'")).scalar_one()
+    assert finished == 1
+    s3 = boto3.client("s3", endpoint_url=stack.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    objects = s3.list_objects_v2(Bucket=stack.env["S3_BUCKET"], Prefix=f"reports/{job['id']}/").get("Contents", [])
+    assert len(objects) == 1
+
+
+def test_make_run_serves_healthz_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
+    env = {
+        **os.environ,
+        "AULA_MOTO_PORT": str(free_port()),
+        "AULA_WEB_PORT": str(free_port()),
+        "AULA_WORKER_PORT": str(free_port()),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'aula.sqlite3'}",
+        "GUNICORN_WORKERS": "1",
+    }
+    log = open(tmp_path / "run.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "devstack.run"], cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{env['AULA_WEB_PORT']}/healthz", BOOT_TIMEOUT)
+        health = requests.get(f"http://127.0.0.1:{env['AULA_WEB_PORT']}/healthz", timeout=5).json()
+        assert health["status"] == "ok" and health["role"] == "web"
+        deadline = time.monotonic() + 30
+        while b"Aula is up" not in (tmp_path / "run.log").read_bytes():
+            assert time.monotonic() < deadline, "no ready banner"
+            time.sleep(0.2)
+        os.kill(process.pid, signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{env['AULA_WEB_PORT']}/healthz", timeout=2)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        log.close()
+    banner = (tmp_path / "run.log").read_text(errors="replace")
+    assert "teacher@aula.local" in banner and "aula-teacher" in banner
