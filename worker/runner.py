@@ -13,10 +13,9 @@ from typing import Any, Mapping
 
 from core.app import Services
 from core.db import utcnow
-from core.jobs import lifecycle
+from core.jobs import lifecycle, outbox
 from core.jobs.envelope import Envelope
-from core.jobs.errors import JobCancelled, PermanentJobError
-from core.jobs.outbox import publish_committed
+from core.jobs.errors import JobCancelled, is_permanent
 from core.jobs.types import JOB_TYPES, JobType
 from core.logs import bind
 from core.models import Job
@@ -65,7 +64,10 @@ def run_message(
         bind(attempt=attempt)
         log.info("job started (attempt %d of %d)", attempt, job_type.max_attempts)
         ctx = JobContext(job=job, job_type=job_type, attempt=attempt, session=session, services=services)
-        return _run(ctx, handler)
+        outcome = _run(ctx, handler)
+        # Follow-ups, next workflow steps and retries were committed with the outcome; send now.
+        outbox.flush(session, services.queue)
+        return outcome
 
 
 def _run(ctx: JobContext, handler: Handler) -> Outcome:
@@ -74,16 +76,20 @@ def _run(ctx: JobContext, handler: Handler) -> Outcome:
         result = handler(ctx)
     except JobCancelled as exc:
         session.rollback()
+        if lifecycle.cancelled(session, job.id, ctx.attempt, utcnow()):
+            session.commit()
+            log.info("job cancelled at a progress point")
+            return Outcome(200, {"outcome": "cancelled"})
+        session.rollback()
         log.warning("job run stopped: %s", exc)
         return Outcome(200, {"outcome": "stopped"})
-    except PermanentJobError as exc:
-        session.rollback()
-        lifecycle.fail(session, job.id, ctx.attempt, str(exc), utcnow())
-        session.commit()
-        log.error("job failed permanently: %s", exc)
-        return Outcome(200, {"outcome": "failed"})
     except Exception as exc:
         session.rollback()
+        if is_permanent(exc):
+            lifecycle.fail(session, job.id, ctx.attempt, str(exc) or type(exc).__name__, utcnow())
+            session.commit()
+            log.error("job failed permanently: %s", exc)
+            return Outcome(200, {"outcome": "failed"})
         return _transient(ctx, exc)
 
     if not lifecycle.succeed(session, job.id, ctx.attempt, result, utcnow()):
@@ -108,9 +114,8 @@ def _transient(ctx: JobContext, exc: Exception) -> Outcome:
     if not lifecycle.schedule_retry(session, job.id, ctx.attempt, error, next_at):
         session.rollback()
         return Outcome(200, {"outcome": "lease_lost"})
+    session.refresh(job)
+    outbox.requeue(session, job)
     session.commit()
     log.warning("job attempt %d failed, retrying at %s: %s", ctx.attempt, next_at.isoformat(), error, exc_info=exc)
-    session.refresh(job)
-    publish_committed(session, ctx.services.queue, job)
     return Outcome(200, {"outcome": "retry_scheduled", "next_attempt_at": next_at.isoformat()})
-

@@ -1,8 +1,11 @@
 """State transitions of a job, each one conditional UPDATE.
 
-Each transition names the state it leaves, and finishing ones also name the attempt that
-claimed the job (a fencing token): a run whose lease expired and was reclaimed can no longer
-overwrite the outcome of the run that replaced it. Terminal states never change.
+Each transition names the state it leaves, and those that end a run also name the attempt
+that claimed the job (a fencing token): a run whose lease expired and was reclaimed can no
+longer overwrite the outcome of the run that replaced it. Terminal states never change.
+
+Reaching a terminal state also moves the job's batch and workflow on, in the same
+transaction (`_finished`), so a follow-up or next step is enqueued exactly once.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.jobs import batches, workflows
 from core.jobs.types import JobType
 from core.models import Job
 from core.models.jobs import OPEN_STATES
@@ -28,9 +32,26 @@ def _update(session: Session, job_id: uuid.UUID, *conditions: Any, **values: Any
     return result.rowcount == 1
 
 
+def _finished(session: Session, job_id: uuid.UUID, state: str, now: datetime) -> None:
+    job = session.execute(
+        sa.select(Job.batch_id, Job.workflow_id, Job.step, Job.result, Job.error).where(Job.id == job_id)
+    ).one()
+    if job.batch_id is not None:
+        batches.child_finished(session, job.batch_id, state == "succeeded", now)
+    if job.workflow_id is not None and job.step is not None:
+        workflows.step_finished(session, job.workflow_id, job.step, state, job.result or {}, job.error, now)
+
+
+def _end(session: Session, job_id: uuid.UUID, conditions: tuple[Any, ...], state: str, now: datetime, **values: Any) -> bool:
+    ended = _update(session, job_id, *conditions, state=state, finished_at=now, lease_expires_at=None, **values)
+    if ended:
+        _finished(session, job_id, state, now)
+    return ended
+
+
 def claim(session: Session, job_id: uuid.UUID, job_type: JobType, now: datetime) -> int | None:
     """Take the job for one attempt; return the attempt number, or None if it is not claimable
-    (already running under a live lease, finished, or a retry that is not due yet)."""
+    (running under a live lease, finished, or a retry that is not due yet)."""
     claimable = sa.or_(
         sa.and_(Job.state.in_(OPEN_STATES), sa.or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now)),
         sa.and_(Job.state == "running", Job.lease_expires_at < now),
@@ -56,23 +77,31 @@ def _owned(attempt: int) -> tuple[Any, ...]:
 
 
 def heartbeat(session: Session, job_id: uuid.UUID, attempt: int, progress: int, lease: timedelta, now: datetime) -> bool:
-    """Record progress and extend the lease; False means this run no longer owns the job."""
-    ok = _update(session, job_id, *_owned(attempt), progress=max(0, min(100, progress)), lease_expires_at=now + lease)
+    """Record progress and extend the lease. False means stop: this run no longer owns the job,
+    or its owner asked to cancel it."""
+    ok = _update(
+        session, job_id, *_owned(attempt), Job.cancel_requested_at.is_(None),
+        progress=max(0, min(100, progress)), lease_expires_at=now + lease,
+    )
     session.commit()
     return ok
 
 
+# The outcomes below do not commit: the caller commits, so the handler's own writes, the
+# outcome, and whatever it enqueues (follow-up, next step) land together or not at all.
+
 def succeed(session: Session, job_id: uuid.UUID, attempt: int, result: dict[str, Any], now: datetime) -> bool:
-    """Caller commits, so the handler's own writes and the outcome land together."""
-    return _update(
-        session, job_id, *_owned(attempt),
-        state="succeeded", progress=100, result=result, error=None, finished_at=now, lease_expires_at=None,
-    )
+    return _end(session, job_id, _owned(attempt), "succeeded", now, progress=100, result=result, error=None)
 
 
-def fail(session: Session, job_id: uuid.UUID, attempt: int | None, error: str, now: datetime, state: str = "failed") -> bool:
-    conditions = _owned(attempt) if attempt is not None else (Job.state.in_(("running",) + OPEN_STATES),)
-    return _update(session, job_id, *conditions, state=state, error=error[:4000], finished_at=now, lease_expires_at=None)
+def fail(session: Session, job_id: uuid.UUID, attempt: int, error: str, now: datetime) -> bool:
+    return _end(session, job_id, _owned(attempt), "failed", now, error=error[:4000])
+
+
+def cancelled(session: Session, job_id: uuid.UUID, attempt: int, now: datetime) -> bool:
+    """A running job stopped at a progress point because its owner asked."""
+    conditions = (*_owned(attempt), Job.cancel_requested_at.is_not(None))
+    return _end(session, job_id, conditions, "cancelled", now, error="cancelled by its owner while running")
 
 
 def schedule_retry(session: Session, job_id: uuid.UUID, attempt: int, error: str, next_at: datetime) -> bool:
@@ -81,6 +110,16 @@ def schedule_retry(session: Session, job_id: uuid.UUID, attempt: int, error: str
         session, job_id, *_owned(attempt),
         state="retrying", error=error[:4000], next_attempt_at=next_at, published_at=None, lease_expires_at=None,
     )
+
+
+def request_cancel(session: Session, job_id: uuid.UUID, now: datetime) -> str:
+    """Cancel an open job at once; ask a running one to stop at its next progress point.
+    Returns "cancelled", "cancelling", or the terminal state it already had."""
+    if _end(session, job_id, (Job.state.in_(OPEN_STATES),), "cancelled", now, error="cancelled by its owner"):
+        return "cancelled"
+    if _update(session, job_id, Job.state == "running", cancel_requested_at=sa.func.coalesce(Job.cancel_requested_at, now)):
+        return "cancelling"
+    return session.scalar(sa.select(Job.state).where(Job.id == job_id)) or "missing"
 
 
 def reclaim_stalled(session: Session, job_types: dict[str, JobType], now: datetime, limit: int = 500) -> int:
@@ -97,11 +136,11 @@ def reclaim_stalled(session: Session, job_types: dict[str, JobType], now: dateti
         expired = (Job.state == "running", Job.lease_expires_at < now, Job.attempts == attempts)
         error = f"attempt {attempts} stopped reporting (lease expired); the worker was probably killed"
         if job_type is None or attempts >= job_type.max_attempts:
-            changed += _update(session, job_id, *expired, state="failed", error=error, finished_at=now, lease_expires_at=None)
+            changed += _end(session, job_id, expired, "failed", now, error=error)
         else:
             changed += _update(
                 session, job_id, *expired,
                 state="retrying", error=error, next_attempt_at=now, published_at=None, lease_expires_at=None,
             )
-    session.commit()
+        session.commit()
     return changed

@@ -1,16 +1,21 @@
-"""The transactional outbox: create the job row with the change that causes it, send its
-message right after commit, and let the relay send whatever that fast path could not.
+"""The transactional outbox: create job rows with the change that causes them, send their
+messages right after commit, and let the relay send whatever that fast path could not.
 
-Sending twice is allowed (the worker's claim is idempotent); never sending is not.
+Every job created in a session is remembered on the session; `flush` sends them once the
+transaction committed, and a rollback forgets them. Sending twice is allowed (the worker's
+claim is idempotent); never sending is not.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterable
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
@@ -21,63 +26,125 @@ from core.models import Job
 from core.models.jobs import OPEN_STATES
 
 log = logging.getLogger(__name__)
+_PENDING = "aula_outbox_pending"  # created in the open transaction
+_COMMITTED = "aula_outbox_committed"  # committed, not yet sent
 
 
-def new_job(session: Session, job_type: str, payload: dict[str, Any], owner_id: int | None, **links: Any) -> Job:
+def dedupe_key(job_type: str, owner_id: int | None, payload: dict[str, Any]) -> str:
+    """Identical requests (same type, owner and payload) share a key."""
+    canonical = json.dumps([job_type, owner_id, payload], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _remember(session: Session, envelope: Envelope, next_attempt_at: datetime | None = None) -> None:
+    session.info.setdefault(_PENDING, []).append((envelope, next_attempt_at))
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        session.info.setdefault(_COMMITTED, []).extend(pending)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget(session: Session, _previous_transaction: Any) -> None:
+    # Jobs of a rolled-back transaction do not exist; never send their messages.
+    session.info.pop(_PENDING, None)
+
+
+def new_job(
+    session: Session,
+    job_type: str,
+    payload: dict[str, Any],
+    owner_id: int | None,
+    *,
+    coalesce: bool = False,
+    **links: Any,
+) -> Job:
     """Add a queued job to the session; the caller commits it with its own change."""
     if job_type not in JOB_TYPES:
         raise ValueError(f"unknown job type {job_type!r}")
     job = Job(id=uuid.uuid4(), type=job_type, payload=payload, owner_id=owner_id, state="queued", **links)
+    job.trace_id = uuid.uuid4().hex
+    if coalesce:
+        job.dedupe_key = dedupe_key(job_type, owner_id, payload)
     session.add(job)
+    _remember(session, envelope_for(job), job.next_attempt_at)
     return job
+
+
+def new_jobs(session: Session, rows: list[dict[str, Any]]) -> list[uuid.UUID]:
+    """Bulk-insert queued jobs (fan-out children) in one statement; each row needs `type`,
+    `payload` and `owner_id`, and may carry links (batch_id, parent_id, ...)."""
+    ids = []
+    for row in rows:
+        if row["type"] not in JOB_TYPES:
+            raise ValueError(f"unknown job type {row['type']!r}")
+        row.setdefault("id", uuid.uuid4())
+        row.setdefault("trace_id", uuid.uuid4().hex)
+        row.setdefault("state", "queued")
+        ids.append(row["id"])
+        _remember(session, Envelope(job_id=row["id"], type=row["type"], trace_id=row["trace_id"]))
+    if rows:
+        session.execute(sa.insert(Job), rows)
+    return ids
+
+
+def requeue(session: Session, job: Job) -> None:
+    """Remember an existing job (a scheduled retry) for sending after commit."""
+    _remember(session, envelope_for(job), job.next_attempt_at)
 
 
 def envelope_for(job: Job) -> Envelope:
     return Envelope(job_id=job.id, type=job.type, trace_id=job.trace_id)
 
 
-def _delay_for(job: Job, now: datetime) -> int:
-    if job.next_attempt_at is None:
+def _delay(next_attempt_at: datetime | None, now: datetime) -> int:
+    if next_attempt_at is None:
         return 0
-    return max(0, int((job.next_attempt_at - now).total_seconds() + 0.999))
+    return max(0, int((next_attempt_at - now).total_seconds() + 0.999))
 
 
-def _mark_published(session: Session, job_ids: list[uuid.UUID], now: datetime) -> None:
-    session.execute(
-        sa.update(Job)
-        .where(Job.id.in_(job_ids), Job.published_at.is_(None))
-        .values(published_at=now)
-        .execution_options(synchronize_session=False)
-    )
+def _mark_published(session: Session, job_ids: Iterable[uuid.UUID], now: datetime) -> None:
+    job_ids = list(job_ids)
+    for start in range(0, len(job_ids), 500):
+        session.execute(
+            sa.update(Job)
+            .where(Job.id.in_(job_ids[start : start + 500]), Job.published_at.is_(None))
+            .values(published_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
-def publish_committed(session: Session, queue: SqsQueue, job: Job) -> bool:
-    """The fast path, called after the job's transaction committed. Never raises: a failure
-    leaves the row unpublished for the relay, and the user's 202 stays true."""
+def flush(session: Session, queue: SqsQueue) -> int:
+    """The fast path: send the messages of the jobs this session committed. Never raises: a
+    failure leaves the rows unpublished for the relay, and what the user was told stays true."""
+    pending = session.info.pop(_COMMITTED, [])
+    if not pending:
+        return 0
     now = utcnow()
-    delay = _delay_for(job, now)
-    if delay > MAX_DELAY_SECONDS:
-        return False  # too far ahead for SQS; the relay publishes it when due
+    due = [(envelope, _delay(at, now)) for envelope, at in pending if _delay(at, now) <= MAX_DELAY_SECONDS]
     try:
-        queue.send(envelope_for(job), delay)
+        sent = queue.send_many(due)
     except Exception:
-        log.warning("job message not sent; the outbox relay will send it", exc_info=True, extra={"job_id": str(job.id)})
-        session.rollback()
-        return False
-    _mark_published(session, [job.id], now)
-    session.commit()
-    return True
+        log.warning("%d job messages not sent; the outbox relay will send them", len(due), exc_info=True)
+        return 0
+    try:
+        _mark_published(session, (uuid.UUID(job_id) for job_id in sent), now)
+        session.commit()
+    except Exception:
+        session.rollback()  # sent but not marked: the relay may send a duplicate, which is harmless
+        log.warning("sent job messages could not be marked published", exc_info=True)
+    return len(sent)
 
 
 def relay(session: Session, queue: SqsQueue, *, limit: int = 500) -> int:
-    """Send open jobs that have no message yet and are due within SQS's delay window.
-
-    Runs as a periodic task; two overlapping runs may both send a row, which is harmless.
-    """
+    """Send open jobs that have no message yet and are due within SQS's delay window."""
     now = utcnow()
     horizon = now + timedelta(seconds=MAX_DELAY_SECONDS)
-    jobs = session.scalars(
-        sa.select(Job)
+    jobs = session.execute(
+        sa.select(Job.id, Job.type, Job.trace_id, Job.next_attempt_at)
         .where(
             Job.state.in_(OPEN_STATES),
             Job.published_at.is_(None),
@@ -88,11 +155,11 @@ def relay(session: Session, queue: SqsQueue, *, limit: int = 500) -> int:
     ).all()
     if not jobs:
         return 0
-    sent = queue.send_many((envelope_for(job), _delay_for(job, now)) for job in jobs)
-    sent_ids = [job.id for job in jobs if str(job.id) in sent]
-    if sent_ids:
-        _mark_published(session, sent_ids, now)
+    sent = queue.send_many(
+        (Envelope(job_id=j.id, type=j.type, trace_id=j.trace_id), _delay(j.next_attempt_at, now)) for j in jobs
+    )
+    _mark_published(session, (uuid.UUID(job_id) for job_id in sent), now)
     session.commit()
-    if len(sent_ids) < len(jobs):
-        log.warning("outbox relay: %d of %d messages refused by SQS", len(jobs) - len(sent_ids), len(jobs))
-    return len(sent_ids)
+    if len(sent) < len(jobs):
+        log.warning("outbox relay: %d of %d messages refused by SQS", len(jobs) - len(sent), len(jobs))
+    return len(sent)

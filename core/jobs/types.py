@@ -32,6 +32,11 @@ class JobType:
 
 
 REPORT = JobType("report", time_limit_seconds=300, max_attempts=4, backoff_base_seconds=15)
+# SES throttling clears in seconds to minutes; a bounced address never does (permanent).
+EMAIL = JobType("email", time_limit_seconds=60, max_attempts=6, backoff_base_seconds=30, backoff_cap_seconds=1800)
+ACTIVITY_FANOUT = JobType("activity_fanout", time_limit_seconds=120, max_attempts=5)
+ACTIVITY_SUMMARY = JobType("activity_summary", time_limit_seconds=60, max_attempts=5)
+WORKFLOW_STEP = JobType("workflow_step", time_limit_seconds=300, max_attempts=3, backoff_base_seconds=20)
 
-JOB_TYPES: dict[str, JobType] = {t.name: t for t in (REPORT,)}
+JOB_TYPES: dict[str, JobType] = {t.name: t for t in (REPORT, EMAIL, ACTIVITY_FANOUT, ACTIVITY_SUMMARY, WORKFLOW_STEP)}
 MAX_TIME_LIMIT_SECONDS = max(t.time_limit_seconds for t in JOB_TYPES.values())

@@ -28,6 +28,17 @@ class Job(Base):
         sa.Index("ix_jobs_state_published", "state", "published_at"),
         sa.Index("ix_jobs_state_lease", "state", "lease_expires_at"),
         sa.Index("ix_jobs_owner_created", "owner_id", "created_at"),
+        sa.Index("ix_jobs_batch", "batch_id", "state"),
+        sa.Index("ix_jobs_workflow", "workflow_id", "created_at"),
+        # Coalescing: at most one open job per identical request. A partial index, so a
+        # finished job no longer blocks asking again.
+        sa.Index(
+            "uq_jobs_open_dedupe",
+            "dedupe_key",
+            unique=True,
+            sqlite_where=sa.text("state IN ('queued', 'running', 'retrying') AND dedupe_key IS NOT NULL"),
+            postgresql_where=sa.text("state IN ('queued', 'running', 'retrying') AND dedupe_key IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
@@ -41,6 +52,13 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     trace_id: Mapped[str] = mapped_column(sa.String(64), default=lambda: uuid.uuid4().hex)
     parent_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("jobs.id", ondelete="SET NULL"))
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("batches.id", ondelete="SET NULL"))
+    workflow_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("workflows.id", ondelete="CASCADE"))
+    # The workflow step this job runs, e.g. "classes", or "undo:classes" for its compensation.
+    step: Mapped[str | None] = mapped_column(sa.String(64))
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(64))
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dead_lettered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from core.app import json_error, services, session
-from core.jobs.outbox import new_job, publish_committed
+from core.jobs.outbox import flush, new_job
 from core.models import SchoolClass
 from core.reports import REPORT_FORMATS, REPORT_KINDS
 from web.api.guard import current_user, json_body, login_required
@@ -37,7 +37,7 @@ def request_report():
 
     job = new_job(db, "report", {"kind": kind, "class_id": class_id, "format": fmt}, owner_id=user.id)
     db.commit()
-    publish_committed(db, services().queue, job)
+    flush(db, services().queue)
     response = jsonify({"job": job_json(job)})
     response.status_code = 202
     response.headers["Location"] = f"/api/jobs/{job.id}"
