@@ -6,6 +6,7 @@ misconfigured environment sees the whole list at once instead of one error per d
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import quote
@@ -13,6 +14,10 @@ from urllib.parse import quote
 ROLES = ("web", "worker")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 DEFAULT_DATABASE_URL = "sqlite:///var/aula.sqlite3"
+# What CloudWatch accepts, checked here so a typo fails at start-up rather than on the first send.
+LOG_GROUP_NAME = r"[.\-_/#A-Za-z0-9]{1,512}"
+LOG_STREAM_NAME = r"[^:*]{1,512}"
+METRICS_NAMESPACE = r"[^:\s][^:]{0,254}"
 
 
 class SettingsError(Exception):
@@ -43,6 +48,14 @@ class Settings:
     poll_interval_seconds: int = 2
     sqs_dead_letter_queue_url: str | None = None
     mail_sender: str = "no-reply@aula.local"
+    max_jobs_in_flight: int = 5
+    job_retention_days: int = 30
+    notification_retention_days: int = 90
+    mail_mailbox_dir: str | None = None
+    # Observability (core/logs.py, core/metrics.py, docs/deploy.md "Logs"): unset group = stdout only.
+    cloudwatch_log_group: str | None = None
+    cloudwatch_log_stream: str = "{role}/{machine_name}/{process_id}"
+    metrics_namespace: str = "Aula/Jobs"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -63,6 +76,14 @@ class Settings:
             poll_interval_seconds=env.integer("JOB_POLL_INTERVAL_SECONDS", 2, minimum=1, maximum=60),
             sqs_dead_letter_queue_url=env.url("SQS_DEAD_LETTER_QUEUE_URL", required=False) or None,
             mail_sender=env.optional("MAIL_SENDER") or "no-reply@aula.local",
+            max_jobs_in_flight=env.integer("JOBS_MAX_IN_FLIGHT_PER_USER", 5, minimum=1, maximum=1000),
+            job_retention_days=env.integer("JOB_RETENTION_DAYS", 30, minimum=1),
+            notification_retention_days=env.integer("NOTIFICATION_RETENTION_DAYS", 90, minimum=1),
+            mail_mailbox_dir=env.optional("MAIL_MAILBOX_DIR"),
+            cloudwatch_log_group=env.pattern("CLOUDWATCH_LOG_GROUP", LOG_GROUP_NAME, "a CloudWatch Logs group name"),
+            cloudwatch_log_stream=env.pattern("CLOUDWATCH_LOG_STREAM", LOG_STREAM_NAME, "a log stream name without ':' or '*'")
+            or "{role}/{machine_name}/{process_id}",
+            metrics_namespace=env.pattern("METRICS_NAMESPACE", METRICS_NAMESPACE, "a CloudWatch namespace") or "Aula/Jobs",
         )
         if env.problems:
             raise SettingsError(env.problems)
@@ -142,4 +163,10 @@ class _Reader:
         if value < minimum or (maximum is not None and value > maximum):
             bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
             self.problems.append(f"{name} must be {bound} (got {value})")
+        return value
+
+    def pattern(self, name: str, regex: str, what: str) -> str | None:
+        value = self.optional(name)
+        if value is not None and not re.fullmatch(regex, value):
+            self.problems.append(f"{name} must be {what} (got {value!r})")
         return value

@@ -12,7 +12,7 @@ from core.jobs.sqsd_paths import JOBS_PATH, TASKS_PREFIX
 from core.logs import bind
 from worker.handlers import HANDLERS
 from worker.runner import run_message
-from worker.tasks import TASKS
+from worker.tasks import TASKS, run_task
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sqsd", __name__)
@@ -47,10 +47,9 @@ def receive_job():
 def periodic_task(name: str):
     if not _bind_sqsd_headers():
         return json_error(400, "not an sqsd delivery: X-Aws-Sqsd-Msgid header missing")
-    task = TASKS.get(name)
-    if task is None:
+    if name not in TASKS:
         return json_error(404, f"no periodic task named {name!r}")
     bind(task=name, scheduled_at=request.headers.get("X-Aws-Sqsd-Scheduled-At"))
-    counts = task(services())
+    counts = run_task(services(), name)
     log.info("periodic task %s done: %s", name, counts)
     return jsonify({"task": name, **counts})

@@ -19,7 +19,9 @@ class Batch(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    parent_job_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("jobs.id", ondelete="SET NULL"))
+    # No foreign key: jobs already point at batches, and a cycle of foreign keys would make
+    # table ordering (inserts, deletes, TRUNCATE) ambiguous. Like followup_job_id, a plain id.
+    parent_job_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
     description: Mapped[str] = mapped_column(sa.String(200), default="")
     total: Mapped[int] = mapped_column(default=0)
     succeeded: Mapped[int] = mapped_column(default=0)

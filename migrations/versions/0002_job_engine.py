@@ -29,7 +29,6 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('completed_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_batches_owner_id_users'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['parent_job_id'], ['jobs.id'], name=op.f('fk_batches_parent_job_id_jobs'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_batches'))
     )
     with op.batch_alter_table('batches', schema=None) as batch_op:

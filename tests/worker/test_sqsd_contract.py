@@ -180,3 +180,21 @@ def test_database_down_is_503_so_sqsd_redelivers(worker_app, worker_client, prob
     finally:
         dead.dispose()
     assert response.status_code == 503 and probe.runs == 0
+
+
+def test_ses_throttling_is_retried_and_a_rejected_message_fails_at_once(worker_client, db, probe, make_job):
+    from botocore.exceptions import ClientError
+
+    def ses(code):
+        def send(ctx):
+            raise ClientError({"Error": {"Code": code, "Message": "from SES"}}, "SendEmail")
+        return send
+
+    probe.behaviour = ses("Throttling")
+    throttled = make_job()
+    assert deliver(worker_client, envelope_for(throttled).to_json()).get_json()["outcome"] == "retry_scheduled"
+    probe.behaviour = ses("MessageRejected")
+    rejected = make_job()
+    assert deliver(worker_client, envelope_for(rejected).to_json()).get_json()["outcome"] == "failed"
+    assert (_job(db, throttled.id).state, _job(db, rejected.id).state) == ("retrying", "failed")
+    assert "from SES" in _job(db, rejected.id).error

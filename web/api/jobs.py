@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, jsonify, redirect, request
+from flask import Blueprint, jsonify, redirect
 
 from core.app import json_error, services, session
+from core.db import utcnow
+from core.jobs.lifecycle import request_cancel
+from core.jobs.outbox import flush
 from core.models import Job
 from web.api.guard import current_user, login_required
+from web.api.polling import polled
 
 bp = Blueprint("jobs", __name__)
 
@@ -55,13 +57,7 @@ def show_job(job_id: str):
     job = _owned_job(job_id)
     if job is None:
         return json_error(404, f"job {job_id} not found")
-    body = job_json(job)
-    response = jsonify({"job": body})
-    response.set_etag(hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32])
-    response.headers["Cache-Control"] = "private, no-cache"
-    if not job.is_terminal:
-        response.headers["Retry-After"] = str(services().settings.poll_interval_seconds)
-    return response.make_conditional(request)
+    return polled({"job": job_json(job)}, job.is_terminal)
 
 
 @bp.get("/jobs/<job_id>/download")
@@ -80,3 +76,20 @@ def download(job_id: str):
     response = redirect(url, code=302)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/jobs/<job_id>/cancel")
+@login_required
+def cancel(job_id: str):
+    job = _owned_job(job_id)
+    if job is None:
+        return json_error(404, f"job {job_id} not found")
+    db = session()
+    outcome = request_cancel(db, job.id, utcnow())
+    db.commit()
+    flush(db, services().queue)  # a cancelled batch child or workflow step may have enqueued what follows
+    db.refresh(job)
+    if outcome not in ("cancelled", "cancelling"):
+        return json_error(409, f"job {job_id} has already ended ({outcome}) and cannot be cancelled", state=outcome)
+    # A running job stops at its next progress point: accepted, not yet done.
+    return jsonify({"job": job_json(job)}), 200 if outcome == "cancelled" else 202

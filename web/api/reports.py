@@ -3,7 +3,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from core.app import json_error, services, session
-from core.jobs.outbox import flush, new_job
+from core.jobs.outbox import flush
+from core.jobs.submit import QuotaExceeded, submit
 from core.models import SchoolClass
 from core.reports import REPORT_FORMATS, REPORT_KINDS
 from web.api.guard import current_user, json_body, login_required
@@ -35,10 +36,16 @@ def request_report():
     if school_class.teacher_id != user.id:
         return json_error(403, "only the class's teacher can ask for its reports", field="class_id")
 
-    job = new_job(db, "report", {"kind": kind, "class_id": class_id, "format": fmt}, owner_id=user.id)
-    db.commit()
+    try:
+        submitted = submit(db, "report", {"kind": kind, "class_id": class_id, "format": fmt}, user.id,
+                           services().settings.max_jobs_in_flight)
+    except QuotaExceeded as exc:
+        response, status = json_error(429, str(exc), limit=exc.limit)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response, status
     flush(db, services().queue)
-    response = jsonify({"job": job_json(job)})
-    response.status_code = 202
-    response.headers["Location"] = f"/api/jobs/{job.id}"
+    response = jsonify({"job": job_json(submitted.job)})
+    # The same request already in progress: here is that job, not a second one.
+    response.status_code = 202 if submitted.created else 200
+    response.headers["Location"] = f"/api/jobs/{submitted.job.id}"
     return response

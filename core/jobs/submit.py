@@ -1,0 +1,84 @@
+"""What the API calls to ask for work: coalescing and per-user quotas.
+
+Asking is cheap, doing is not. An identical request (same type, owner and payload) that is
+already queued or running returns that job instead of a new one; the partial unique index
+`uq_jobs_open_dedupe` settles two identical requests racing each other. Beyond the user's cap
+on requests in flight the answer is QuotaExceeded (the API's 429).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.jobs.outbox import dedupe_key, new_job
+from core.models import Job, Workflow
+from core.models.jobs import OPEN_STATES
+
+IN_FLIGHT = OPEN_STATES + ("running",)
+QUOTA_RETRY_AFTER_SECONDS = 10
+
+
+class QuotaExceeded(Exception):
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.retry_after = QUOTA_RETRY_AFTER_SECONDS
+        super().__init__(
+            f"you already have {limit} requests in progress; wait for one to finish (or cancel one) and try again"
+        )
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: Job
+    created: bool
+
+
+def requests_in_flight(session: Session, owner_id: int) -> int:
+    """Requests the user made that are not finished: their own top-level jobs (not fan-out
+    children or workflow steps, which they did not ask for one by one) plus running workflows."""
+    jobs = session.scalar(
+        sa.select(sa.func.count(Job.id)).where(
+            Job.owner_id == owner_id,
+            Job.state.in_(IN_FLIGHT),
+            Job.parent_id.is_(None),
+            Job.batch_id.is_(None),
+            Job.workflow_id.is_(None),
+        )
+    )
+    flows = session.scalar(
+        sa.select(sa.func.count(Workflow.id)).where(
+            Workflow.owner_id == owner_id, Workflow.state.in_(("running", "compensating"))
+        )
+    )
+    return (jobs or 0) + (flows or 0)
+
+
+def _open_duplicate(session: Session, key: str) -> Job | None:
+    return session.scalar(sa.select(Job).where(Job.dedupe_key == key, Job.state.in_(IN_FLIGHT)))
+
+
+def check_quota(session: Session, owner_id: int, limit: int) -> None:
+    if requests_in_flight(session, owner_id) >= limit:
+        raise QuotaExceeded(limit)
+
+
+def submit(session: Session, job_type: str, payload: dict[str, Any], owner_id: int, limit: int) -> Submitted:
+    """Return the open identical job, or create, commit and return a new one."""
+    existing = _open_duplicate(session, dedupe_key(job_type, owner_id, payload))
+    if existing is not None:
+        return Submitted(existing, created=False)
+    check_quota(session, owner_id, limit)
+    job = new_job(session, job_type, payload, owner_id, coalesce=True)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = _open_duplicate(session, dedupe_key(job_type, owner_id, payload))
+        if existing is None:
+            raise
+        return Submitted(existing, created=False)
+    return Submitted(job, created=True)

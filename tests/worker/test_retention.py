@@ -1,0 +1,45 @@
+"""Retention deletes old finished records in bounded chunks and keeps everything else."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from core.db import utcnow
+from core.jobs.outbox import new_job
+from core.jobs.retention import purge
+from core.models import Job, Notification
+from tests import factories
+
+
+def test_old_finished_jobs_and_read_notifications_go_and_the_rest_stays(db):
+    now = utcnow()
+    person = factories.user(db, factories.institution(db), "student")
+    jobs = {name: new_job(db, "report", {"n": name}, owner_id=person.id) for name in
+            ("old_done", "old_failed", "recent_done", "old_but_open", "old_running")}
+    db.flush()
+    old = now - timedelta(days=31)
+    for name, state, finished in (("old_done", "succeeded", old), ("old_failed", "failed", old),
+                                  ("recent_done", "succeeded", now - timedelta(days=1)),
+                                  ("old_but_open", "queued", None), ("old_running", "running", None)):
+        jobs[name].state, jobs[name].finished_at, jobs[name].created_at = state, finished, old
+    for n, read_at in enumerate((now - timedelta(days=100), now - timedelta(days=2), None)):
+        db.add(Notification(user_id=person.id, kind="note", title="t", dedupe_key=f"k{n}", read_at=read_at,
+                            created_at=now - timedelta(days=200)))
+    db.commit()
+
+    counts = purge(db, now=now, job_days=30, notification_days=90, chunk=1, max_chunks=10)
+    assert counts["jobs"] == 2 and counts["notifications"] == 1
+    left = db.scalars(sa.select(Job.payload)).all()
+    assert {p["n"] for p in left} == {"recent_done", "old_but_open", "old_running"}
+    assert db.scalar(sa.select(sa.func.count(Notification.id))) == 2
+
+
+def test_each_run_is_bounded(db):
+    now = utcnow()
+    for n in range(5):
+        job = new_job(db, "report", {"n": n}, owner_id=None)
+        job.state, job.finished_at = "succeeded", now - timedelta(days=40)
+    db.commit()
+    assert purge(db, now=now, job_days=30, notification_days=90, chunk=2, max_chunks=1)["jobs"] == 2
+    assert db.scalar(sa.select(sa.func.count(Job.id))) == 3
