@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from core import aws
 from core.db import Database
 from core.jobs.queue import SqsQueue
+from core.mail import Mailer
 from core.logs import bind, configure_logging, start_context
 from core.settings import Settings
 from core.storage import S3Storage
@@ -28,6 +29,7 @@ class Services:
         self.db = Database(settings)
         self.queue = SqsQueue(aws.client(settings, "sqs", fast=settings.role == "web"), settings.sqs_queue_url)
         self.storage = S3Storage(aws.client(settings, "s3"), settings.s3_bucket)
+        self.mailer = Mailer.from_settings(settings)
 
 
 def services() -> Services:

@@ -11,6 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -81,6 +83,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.close()
+
+
+def insert_or_ignore(session: Session, model: type, conflict_columns: list[str], **values: Any) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING on both backends: inserting a row whose unique key
+    exists neither raises nor aborts the transaction. Returns whether a row was inserted."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+    # preserve_rowcount: without it SQLAlchemy reports no rowcount for an INSERT on psycopg.
+    return session.execute(statement.execution_options(preserve_rowcount=True)).rowcount == 1
 
 
 class Database:

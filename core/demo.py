@@ -1,24 +1,25 @@
-"""The demo institution that `make run` starts with. Idempotent: it does nothing when the
-institution already exists, so restarting the local stack keeps existing data."""
+"""The demo institution that `make run` starts with, created by the `seed_institution` workflow
+(worker/workflows/seed.py) through the real queue.
+
+Idempotent: nothing is started when the institution exists or a seed of it is still under way,
+so restarting the local stack keeps existing data and never runs two seeds.
+"""
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.auth import hash_password
-from core.models import Enrollment, Institution, SchoolClass, User
+from core.models import Institution
+from core.seeding import (  # noqa: F401 (re-exported: the demo's passwords are the seed's)
+    ADMIN_PASSWORD, FIRST_NAMES, LAST_NAMES, STUDENT_PASSWORD, TEACHER_PASSWORD, latest_seed_workflow,
+    open_seed_workflows, seed_params, start_seed,
+)
 
 DEMO_SLUG = "demo"
-TEACHER_PASSWORD = "aula-teacher"
-STUDENT_PASSWORD = "aula-student"
-ADMIN_PASSWORD = "aula-admin"
-
-FIRST_NAMES = ("Ana", "Bruno", "Camila", "Diego", "Elena", "Felipe", "Gabriela", "Hugo", "Inés", "João",
-               "Karina", "Lucas", "María", "Nicolás", "Olivia", "Pedro", "Quim", "Rafaela", "Sofía", "Tomás")
-LAST_NAMES = ("Silva", "García", "Souza", "Martínez", "Costa", "Fernández", "Oliveira", "López")
+DEMO_PARAMS = {"name": "Escola Aula Demo", "slug": DEMO_SLUG, "email_domain": "aula.local", "students": 36}
 
 
 @dataclass(frozen=True)
@@ -36,34 +37,28 @@ DEMO_LOGINS = (
 )
 
 
-def seed_demo(session: Session, students: int = 36) -> bool:
-    """Create the demo institution; return False if it was already there."""
+def start_demo_seed(session: Session) -> tuple[str, Any]:
+    """Start the demo seed unless there is nothing to do. Returns ("started", workflow),
+    ("present", None) or ("running", workflow). Commits when it starts one; the caller then
+    sends its first message (core.jobs.outbox.flush) or leaves that to the relay."""
     if session.scalar(sa.select(Institution.id).where(Institution.slug == DEMO_SLUG)) is not None:
-        return False
-    school = Institution(name="Escola Aula Demo", slug=DEMO_SLUG)
-    session.add(school)
-    session.flush()
-    hashes = {p: hash_password(p) for p in (ADMIN_PASSWORD, TEACHER_PASSWORD, STUDENT_PASSWORD)}
-
-    def person(email: str, name: str, role: str, password: str) -> User:
-        user = User(institution_id=school.id, email=email, full_name=name, role=role, password_hash=hashes[password])
-        session.add(user)
-        return user
-
-    person("admin@aula.local", "Adriana Admin", "admin", ADMIN_PASSWORD)
-    teacher = person("teacher@aula.local", "Teresa Docente", "teacher", TEACHER_PASSWORD)
-    teacher2 = person("teacher2@aula.local", "Tiago Professor", "teacher", TEACHER_PASSWORD)
-    names = itertools.product(LAST_NAMES, FIRST_NAMES)
-    pupils = [
-        person(f"student{n:02d}@aula.local", f"{first} {last}", "student", STUDENT_PASSWORD)
-        for n, (last, first) in zip(range(1, students + 1), names)
-    ]
-    session.flush()
-    algebra = SchoolClass(institution_id=school.id, teacher_id=teacher.id, code="MAT-101", name="Álgebra I")
-    history = SchoolClass(institution_id=school.id, teacher_id=teacher2.id, code="HIS-201", name="História do Brasil")
-    session.add_all([algebra, history])
-    session.flush()
-    session.add_all(Enrollment(class_id=algebra.id, student_id=p.id) for p in pupils)
-    session.add_all(Enrollment(class_id=history.id, student_id=p.id) for p in pupils[::2])
+        return "present", None
+    running = open_seed_workflows(session, DEMO_SLUG)
+    if running:
+        return "running", running[0]
+    workflow = start_seed(session, seed_params(DEMO_PARAMS))
     session.commit()
-    return True
+    return "started", workflow
+
+
+def demo_status(session: Session) -> tuple[str, str | None]:
+    """("ready", None) once the demo data is complete; ("seeding", None) while its workflow
+    runs; ("failed", reason) if the last seed failed or was undone; ("missing", None)."""
+    if open_seed_workflows(session, DEMO_SLUG):
+        return "seeding", None
+    if session.scalar(sa.select(Institution.id).where(Institution.slug == DEMO_SLUG)) is not None:
+        return "ready", None
+    latest = latest_seed_workflow(session, DEMO_SLUG)
+    if latest is not None and latest.state in ("failed", "compensated", "cancelled"):
+        return "failed", f"demo seed workflow {latest.id} {latest.state}: {latest.error or 'no reason given'}"
+    return "missing", None

@@ -22,6 +22,7 @@ from honcho.printer import Printer
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"  # moto's default account id
+DEMO_TIMEOUT = 120  # seconds the banner waits for the demo seed workflow
 
 
 def stack_env(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -43,6 +44,7 @@ def stack_env(environ: dict[str, str] | None = None) -> dict[str, str]:
         "SQS_DEAD_LETTER_QUEUE_URL": f"{endpoint}/{ACCOUNT}/aula-jobs-dead",
         "S3_BUCKET": "aula-local",
         "MAIL_SENDER": "no-reply@aula.local",
+        "MAIL_MAILBOX_DIR": str(ROOT / "var" / "mailbox"),
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     }
@@ -72,8 +74,41 @@ def commands(env: dict[str, str]) -> dict[str, tuple[str, dict[str, str]]]:
 
 def prepare(env: dict[str, str]) -> None:
     (ROOT / "var").mkdir(exist_ok=True)
-    for command in ("migrate", "seed-demo"):
-        subprocess.run([sys.executable, "-m", "core", command], cwd=ROOT, env={**env, "APP_ROLE": "web"}, check=True)
+    # The demo seed is a workflow run by the worker: this only starts it. moto is not up yet, so
+    # its first message is left to the relay that the sqsd process runs once the queue exists.
+    for command in (["migrate"], ["seed-demo", "--no-send"]):
+        subprocess.run([sys.executable, "-m", "core", *command], cwd=ROOT, env={**env, "APP_ROLE": "web"}, check=True)
+
+
+def seed_command(argv: list[str]) -> int:
+    """`python -m devstack.run seed --slug big --name "Big School" --students 2000 --wait 300`:
+    `python -m core seed` (or `seed-demo`) against the running local stack, on its defaults."""
+    env = {**stack_env(), "APP_ROLE": "web"}
+    return subprocess.run([sys.executable, "-m", "core", *argv], cwd=ROOT, env=env).returncode
+
+
+def wait_for_demo(env: dict[str, str], timeout: float = DEMO_TIMEOUT) -> tuple[str, str | None]:
+    """Wait until the demo seed workflow is done; return core.demo.demo_status's answer."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    from core.db import make_engine
+    from core.demo import demo_status
+
+    engine = make_engine(env["DATABASE_URL"])
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                with Session(engine) as session:
+                    status, reason = demo_status(session)
+            except OperationalError as exc:  # e.g. the database briefly busy or away: ask again
+                status, reason = "seeding", str(exc)
+            if status != "seeding" or time.monotonic() >= deadline:
+                return status, reason
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
 
 
 def _wait_healthy(url: str, deadline: float) -> bool:
@@ -97,6 +132,11 @@ def _announce(env: dict[str, str]) -> None:
     if not (_wait_healthy(web + "/healthz", deadline) and _wait_healthy(worker + "/healthz", deadline)):
         print("!! Aula did not become healthy within 90 s; see the process output above", flush=True)
         return
+    # The demo logins work once the seed workflow, sent through the queue to the worker, is done.
+    status, reason = wait_for_demo(env)
+    if status != "ready":
+        print(f"!! the demo data is not ready ({status}{': ' + reason if reason else ''}); "
+              f"the demo logins below may not work yet", flush=True)
     logins = "\n".join(f"      {d.role:<8} {d.email:<24} {d.password}" for d in DEMO_LOGINS)
     print(
         f"\n== Aula is up ==\n"
@@ -111,6 +151,8 @@ def _announce(env: dict[str, str]) -> None:
 
 
 def main() -> int:
+    if sys.argv[1:2] in (["seed"], ["seed-demo"]):
+        return seed_command(sys.argv[1:])
     env = stack_env()
     prepare(env)
     manager = Manager(Printer(sys.stdout))

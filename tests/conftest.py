@@ -100,7 +100,11 @@ def _aws_module() -> Iterator[dict[str, str]]:
         with mock_aws():
             queue_url, dlq_url = _create_queues()
             boto3.client("s3", region_name=REGION).create_bucket(Bucket="aula-files")
-            yield {"SQS_QUEUE_URL": queue_url, "SQS_DEAD_LETTER_QUEUE_URL": dlq_url, "S3_BUCKET": "aula-files"}
+            # SES refuses mail from an unverified sender; moto verifies an identity at once.
+            sender = "no-reply@aula.test"
+            boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=sender)
+            yield {"SQS_QUEUE_URL": queue_url, "SQS_DEAD_LETTER_QUEUE_URL": dlq_url, "S3_BUCKET": "aula-files",
+                   "MAIL_SENDER": sender}
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ from flask import Flask
 from core.app import create_base_app, json_error
 from core.jobs.sqsd_paths import SQSD_PREFIX
 from core.settings import Settings
-from web.api import auth, jobs, reports, workflows
+from web.api import activities, admin, auth, jobs, reports, workflows
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     app = create_base_app("web", settings)
-    for module in (auth, jobs, reports, workflows):
+    for module in (activities, admin, auth, jobs, reports, workflows):
         app.register_blueprint(module.bp, url_prefix="/api")
 
     @app.route(SQSD_PREFIX + "/<path:_rest>", methods=["POST"])

@@ -24,6 +24,15 @@ class JobContext:
     services: Services
     started: float = field(default_factory=time.monotonic)
 
+    def _sqlite_writer(self) -> bool:
+        """SQLite has one write lock per file: once the handler has written, a progress point
+        on another connection would wait for the handler's own commit. Skip it then (local
+        development only; PostgreSQL records every progress point)."""
+        session = self.session
+        if session.get_bind().dialect.name != "sqlite" or not session.in_transaction():
+            return False
+        return bool(session.connection().connection.dbapi_connection.in_transaction)
+
     @property
     def payload(self) -> dict[str, Any]:
         return self.job.payload
@@ -33,6 +42,8 @@ class JobContext:
         the job (reclaimed or cancelled) or went past its time limit."""
         if time.monotonic() - self.started > self.job_type.time_limit_seconds:
             raise TimeLimitExceeded(f"ran longer than the {self.job_type.time_limit_seconds} s time limit")
+        if self._sqlite_writer():
+            return
         # Its own short transaction, so pollers see progress while the handler's work is open.
         with self.services.db.sessions() as side:
             owned = lifecycle.heartbeat(side, self.job.id, self.attempt, percent, self.job_type.lease, utcnow())

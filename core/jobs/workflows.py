@@ -96,6 +96,8 @@ def _step_finished(
     session: Session, workflow: Workflow, spec: WorkflowSpec, step: str, state: str, result: dict[str, Any],
     error: str | None, now: datetime,
 ) -> None:
+    if state == "succeeded" and step in workflow.context:
+        return  # a stray duplicate of a step that already moved the workflow on
     index = spec.index(step)
     if state == "succeeded":
         workflow.context = {**workflow.context, step: result}
@@ -157,7 +159,7 @@ def workflow_json(session: Session, workflow: Workflow) -> dict[str, Any]:
         "title": spec.title,
         "state": workflow.state,
         "error": workflow.error,
-        "params": workflow.params,
+        "params": {k: v for k, v in workflow.params.items() if "password" not in k},
         "created_at": iso(workflow.created_at),
         "finished_at": iso(workflow.finished_at),
         "steps": steps,

@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -182,7 +182,7 @@ def start_sqsd(moto_endpoint: str, deliveries: Recorder) -> Iterator[Callable[..
 
     def start(queue_url: str, worker_url: str, *, cron: list[CronTask] | None = None,
               clock: Callable[[], float] = time.time, start: bool = True, **changes: Any) -> Sqsd:
-        settings = SqsdSettings(**{**FAST_SETTINGS.__dict__, **changes})
+        settings = replace(FAST_SETTINGS, **changes)
         daemon = Sqsd(queue_url, worker_url, settings, cron=cron or [], endpoint_url=moto_endpoint, region=REGION,
                       wait_time_seconds=1, clock=clock, cron_tick=0.05, retry_interval=0.2, shutdown_grace=3,
                       on_delivery=deliveries.append)

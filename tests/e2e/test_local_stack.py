@@ -18,7 +18,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from devstack.run import ROOT, commands, prepare, stack_env
+from devstack.run import ROOT, commands, prepare, stack_env, wait_for_demo
 from tests.support.servers import free_port, wait_for_http
 
 pytestmark = pytest.mark.e2e
@@ -83,6 +83,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             stack.start(name)
         wait_for_http(stack.web + "/healthz", BOOT_TIMEOUT)
         wait_for_http(stack.worker + "/healthz", BOOT_TIMEOUT)
+        # The demo data arrives through the queue (the seed workflow): logins work once it is done.
+        assert wait_for_demo(stack.env, 120) == ("ready", None)
         yield stack
     except BaseException:
         print(stack.logs(), file=sys.stderr)
@@ -173,7 +175,8 @@ def test_a_worker_that_goes_down_and_comes_back_ends_with_exactly_one_finished_j
     assert job["state"] == "succeeded" and job["attempts"] == 1
 
     with stack.engine.connect() as conn:
-        finished = conn.execute(sa.text("SELECT count(*) FROM jobs WHERE state = 'succeeded'")).scalar_one()
+        finished = conn.execute(sa.text(
+            "SELECT count(*) FROM jobs WHERE state = 'succeeded' AND type = 'report'")).scalar_one()
     assert finished == 1
     s3 = boto3.client("s3", endpoint_url=stack.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -197,7 +200,7 @@ def test_make_run_serves_healthz_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
         wait_for_http(f"http://127.0.0.1:{env['AULA_WEB_PORT']}/healthz", BOOT_TIMEOUT)
         health = requests.get(f"http://127.0.0.1:{env['AULA_WEB_PORT']}/healthz", timeout=5).json()
         assert health["status"] == "ok" and health["role"] == "web"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # the banner waits for the demo seed workflow
         while b"Aula is up" not in (tmp_path / "run.log").read_bytes():
             assert time.monotonic() < deadline, "no ready banner"
             time.sleep(0.2)

@@ -97,9 +97,10 @@ def test_no_valid_bearer_token_is_401(client):
         assert response.headers["WWW-Authenticate"].startswith("Bearer"), authorization
 
 
-def test_a_token_without_the_bearer_scheme_is_401(client, person):
+def test_a_valid_token_without_the_bearer_scheme_is_401(client, person):
     token = _login(client, person.email).get_json()["token"]
-    assert _job_status(client, {"Authorization": token}) == 401
+    for authorization in (token, f"Token {token}", f"Basic {token}"):
+        assert _job_status(client, {"Authorization": authorization}) == 401, authorization
 
 
 def test_an_expired_token_is_401(client, db, person):

@@ -1,25 +1,46 @@
+"""The `report` job: payload {"kind", "class_id", "format"}; see core/reports.py for contents."""
 from __future__ import annotations
 
 from typing import Any
 
 from core.jobs.errors import PermanentJobError
 from core.models import SchoolClass
-from core.reports import class_roster_csv
+from core.reports import REPORT_FORMATS, REPORT_KINDS, build_report as build
 from worker.context import JobContext
+from core.jobs.effects import record_effect
+
+# Progress: 0-10 loading, 10-80 writing rows (a point per chunk of rows), 90 stored.
+BUILD_START, BUILD_END = 10, 80
 
 
 def build_report(ctx: JobContext) -> dict[str, Any]:
     payload = ctx.payload
-    if payload.get("kind") != "class_roster" or payload.get("format", "csv") != "csv":
-        raise PermanentJobError(f"unsupported report {payload.get('kind')!r} in format {payload.get('format')!r}")
+    kind, fmt = payload.get("kind"), payload.get("format", "csv")
+    if kind not in REPORT_KINDS or fmt not in REPORT_FORMATS:
+        raise PermanentJobError(f"unsupported report {kind!r} in format {fmt!r}")
     school_class = ctx.session.get(SchoolClass, payload.get("class_id"))
     if school_class is None:
         raise PermanentJobError(f"class {payload.get('class_id')} no longer exists")
-    ctx.progress(10)
-    report = class_roster_csv(ctx.session, school_class)
-    ctx.progress(60)
-    # One object per job: a redelivered job overwrites its own file.
+    ctx.progress(5)
+    report = build(
+        ctx.session, school_class, kind, fmt,
+        progress=lambda percent: ctx.progress(BUILD_START + percent * (BUILD_END - BUILD_START) // 100),
+    )
+    ctx.progress(BUILD_END)
+    # One object per job at a deterministic key: a retried or redelivered job overwrites its
+    # own file instead of storing a second one.
     key = f"reports/{ctx.job.id}/{report.filename}"
     ctx.services.storage.put(key, report.data, report.content_type)
     ctx.progress(90)
-    return {"file_key": key, "filename": report.filename, "rows": report.rows, "content_type": report.content_type}
+    # Recorded after the last progress point: a progress point is its own transaction, and on
+    # SQLite it would wait for this one's write lock.
+    record_effect(ctx.session, f"report:{ctx.job.id}", ctx.job.id,
+                  {"file_key": key, "bytes": len(report.data), "rows": report.rows})
+    return {
+        "file_key": key,
+        "filename": report.filename,
+        "rows": report.rows,
+        "content_type": report.content_type,
+        "kind": kind,
+        "format": fmt,
+    }

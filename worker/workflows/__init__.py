@@ -15,3 +15,6 @@ StepFunction = Callable[[JobContext, Workflow], dict[str, Any]]
 
 # name of workflow -> (steps, compensations); filled in by the workflow modules below.
 IMPLEMENTATIONS: dict[str, tuple[dict[str, StepFunction], dict[str, StepFunction]]] = {}
+
+# Importing a workflow module registers it (at the bottom: the modules import IMPLEMENTATIONS).
+from worker.workflows import seed  # noqa: E402,F401

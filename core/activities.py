@@ -1,0 +1,48 @@
+"""Publishing an activity: the domain change and the job it causes, in one transaction.
+
+Pure: adds rows to the caller's session and never commits, so the web endpoint (and tests)
+commit the activity and its `activity_fanout` job together (the transactional outbox), then
+call `core.jobs.outbox.flush` to send the message.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from core.db import utcnow
+from core.jobs.outbox import new_job
+from core.models import Activity, Job, SchoolClass, User
+
+TITLE_MAX = 200
+
+
+def publish_activity(
+    session: Session,
+    school_class: SchoolClass,
+    teacher: User,
+    title: str,
+    description: str = "",
+    due_at: datetime | None = None,
+) -> tuple[Activity, Job]:
+    """Add a published activity and its fan-out job (notify and email every enrolled student,
+    then tell the teacher how it went). Raises PermissionError if `teacher` does not teach the
+    class and ValueError for a bad title or a naive `due_at`."""
+    if teacher.id != school_class.teacher_id:
+        raise PermissionError(f"user {teacher.id} does not teach class {school_class.id}")
+    title = (title or "").strip()
+    if not title or len(title) > TITLE_MAX:
+        raise ValueError(f"title must be 1 to {TITLE_MAX} characters")
+    if due_at is not None and due_at.tzinfo is None:
+        raise ValueError("due_at must be timezone-aware")
+    activity = Activity(
+        class_id=school_class.id,
+        title=title,
+        description=description or "",
+        due_at=due_at,
+        published_at=utcnow(),
+    )
+    session.add(activity)
+    session.flush()  # the job's payload needs the id
+    job = new_job(session, "activity_fanout", {"activity_id": activity.id}, owner_id=teacher.id)
+    return activity, job

@@ -1,0 +1,138 @@
+"""Email through SES (sesv2 `SendEmail`), rendered from templates, never invisible.
+
+Each email is a pair of Jinja2 templates in `core/templates/email/`: `<name>.txt` (the text
+part; it also sets the subject with `{% set subject = ... %}`) and `<name>.html` (the HTML
+part, autoescaped, given the same context plus `subject`). A missing variable is an error
+(StrictUndefined), never a silently empty hole in an email.
+
+Every send logs one INFO line (to, subject, SES MessageId). When `MAIL_MAILBOX_DIR` is set
+(`make run` sets it to var/mailbox) each sent email is also written there as an .eml file, so
+a developer reads what the stack sent in var/mailbox or in the worker log.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from core import aws
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates" / "email"
+
+_environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+    autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+class TemplateError(Exception):
+    """A template is missing, or its context lacks what it needs: retrying cannot fix it."""
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def render(template: str, context: dict[str, Any]) -> RenderedEmail:
+    if not re.fullmatch(r"[a-z0-9_]+", template):
+        raise TemplateError(f"bad email template name {template!r}")
+    try:
+        text_module = _environment.get_template(f"{template}.txt").make_module(context)
+        subject = " ".join(str(getattr(text_module, "subject", "")).split())
+        if not subject:
+            raise TemplateError(f"email template {template}.txt sets no subject")
+        html = _environment.get_template(f"{template}.html").render({**context, "subject": subject})
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(f"no email template {exc.name}") from exc
+    except jinja2.TemplateError as exc:  # a missing variable, a syntax error
+        raise TemplateError(f"email template {template}: {exc}") from exc
+    return RenderedEmail(subject=subject, text=str(text_module).strip() + "\n", html=html)
+
+
+class Mailer:
+    def __init__(self, ses_client: Any, sender: str, mailbox_dir: str | Path | None = None):
+        self.ses = ses_client
+        self.sender = sender
+        self.mailbox_dir = Path(mailbox_dir) if mailbox_dir else None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Mailer":
+        # fast=True bounds one send to a few seconds (two attempts), well inside the email job's
+        # time limit and lease: a send must never outlive the claim that protects it.
+        return cls(aws.client(settings, "sesv2", fast=True), settings.mail_sender, settings.mail_mailbox_dir)
+
+    def send(self, to: str, template: str, context: dict[str, Any]) -> str:
+        """Render and send one email; return SES's MessageId. SES errors (botocore ClientError)
+        propagate for the caller to classify."""
+        email = render(template, context)
+        response = self.ses.send_email(
+            FromEmailAddress=self.sender,
+            Destination={"ToAddresses": [to]},
+            Content={
+                "Simple": {
+                    "Subject": {"Data": email.subject, "Charset": "UTF-8"},
+                    "Body": {
+                        "Text": {"Data": email.text, "Charset": "UTF-8"},
+                        "Html": {"Data": email.html, "Charset": "UTF-8"},
+                    },
+                }
+            },
+        )
+        message_id = response["MessageId"]
+        log.info("email sent to %s, subject %r, SES MessageId %s", to, email.subject, message_id,
+                 extra={"mail_to": to, "mail_subject": email.subject, "ses_message_id": message_id,
+                        "mail_template": template})
+        if self.mailbox_dir is not None:
+            self._to_mailbox(to, email, message_id)
+        return message_id
+
+    def _to_mailbox(self, to: str, email: RenderedEmail, message_id: str) -> Path | None:
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = to
+        message["Subject"] = email.subject
+        message["Date"] = formatdate(localtime=False)
+        # An explicit domain: make_msgid would otherwise ask DNS for this host's name.
+        domain = parseaddr(self.sender)[1].rpartition("@")[2] or "aula.local"
+        message["Message-ID"] = make_msgid(idstring=re.sub(r"[^A-Za-z0-9.-]", "", message_id)[:60] or None,
+                                           domain=domain)
+        message["X-SES-Message-Id"] = message_id
+        message.set_content(email.text)
+        message.add_alternative(email.html, subtype="html")
+        # Sortable by time: `ls var/mailbox` lists the newest last.
+        name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}-{_safe(message_id)}.eml"
+        try:
+            self.mailbox_dir.mkdir(parents=True, exist_ok=True)
+            # Written whole then renamed, so a reader never sees half a message.
+            fd, tmp = tempfile.mkstemp(dir=self.mailbox_dir, suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(bytes(message))
+            path = self.mailbox_dir / name
+            os.replace(tmp, path)
+        except OSError:
+            # The email is already sent; a full disk in the local mailbox must not fail the job.
+            log.warning("could not write the email to the local mailbox %s", self.mailbox_dir, exc_info=True)
+            return None
+        return path
+
+
+def _safe(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", value)[:120]

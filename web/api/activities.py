@@ -1,0 +1,63 @@
+"""Teachers publish activities; the notification fan-out runs on the worker tier."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint
+
+from core.activities import publish_activity
+from core.app import json_error, services, session
+from core.jobs.outbox import flush
+from core.models import SchoolClass
+from web.api.guard import current_user, json_body, login_required
+from web.api.jobs import job_json
+from web.api.polling import polled
+
+bp = Blueprint("activities", __name__)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+@bp.post("/classes/<int:class_id>/activities")
+@login_required
+def publish(class_id: int):
+    body = json_body()
+    if body is None:
+        return json_error(400, "send a JSON object with title, description and due_at")
+    user, db = current_user(), session()
+    school_class = db.get(SchoolClass, class_id)
+    if school_class is None or school_class.institution_id != user.institution_id:
+        return json_error(404, f"class {class_id} not found")
+    title, description, due = body.get("title"), body.get("description", ""), body.get("due_at")
+    if not isinstance(title, str):
+        return json_error(400, "title is required", field="title")
+    if not isinstance(description, str):
+        return json_error(400, "description must be text", field="description")
+    due_at = None
+    if due is not None:
+        try:
+            due_at = datetime.fromisoformat(str(due).replace("Z", "+00:00"))
+        except ValueError:
+            return json_error(400, "due_at must be an ISO 8601 date-time with a time zone", field="due_at")
+        if due_at.tzinfo is None:
+            return json_error(400, "due_at must include a time zone (e.g. 2026-12-01T23:59:00Z)", field="due_at")
+    try:
+        activity, job = publish_activity(db, school_class, user, title, description, due_at)
+    except PermissionError:
+        return json_error(403, "only the class's teacher can publish its activities")
+    except ValueError as exc:
+        return json_error(400, str(exc), field="title")
+    db.commit()
+    flush(db, services().queue)
+    body = {
+        "activity": {"id": activity.id, "class_id": class_id, "title": activity.title,
+                     "description": activity.description, "due_at": _iso(activity.due_at),
+                     "published_at": _iso(activity.published_at)},
+        "job": job_json(job),
+    }
+    response = polled(body, finished=False)
+    response.status_code = 202
+    response.headers["Location"] = f"/api/jobs/{job.id}"
+    return response
