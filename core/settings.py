@@ -49,6 +49,7 @@ class Settings:
     sqs_dead_letter_queue_url: str | None = None
     mail_sender: str = "no-reply@aula.local"
     max_jobs_in_flight: int = 5
+    session_cookie_secure: bool = True
     job_retention_days: int = 30
     notification_retention_days: int = 90
     mail_mailbox_dir: str | None = None
@@ -76,6 +77,7 @@ class Settings:
             poll_interval_seconds=env.integer("JOB_POLL_INTERVAL_SECONDS", 2, minimum=1, maximum=60),
             sqs_dead_letter_queue_url=env.url("SQS_DEAD_LETTER_QUEUE_URL", required=False) or None,
             mail_sender=env.optional("MAIL_SENDER") or "no-reply@aula.local",
+            session_cookie_secure=env.boolean("SESSION_COOKIE_SECURE", True),
             max_jobs_in_flight=env.integer("JOBS_MAX_IN_FLIGHT_PER_USER", 5, minimum=1, maximum=1000),
             job_retention_days=env.integer("JOB_RETENTION_DAYS", 30, minimum=1),
             notification_retention_days=env.integer("NOTIFICATION_RETENTION_DAYS", 90, minimum=1),
@@ -150,6 +152,17 @@ class _Reader:
         if value and not value.startswith(("http://", "https://")):
             self.problems.append(f"{name} must be an http(s) URL (got {value!r})")
         return value or ""
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        self.problems.append(f"{name} must be true or false (got {raw!r})")
+        return default
 
     def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
         raw = self.optional(name)

@@ -46,6 +46,8 @@ def stack_env(environ: dict[str, str] | None = None) -> dict[str, str]:
         "MAIL_SENDER": "no-reply@aula.local",
         "MAIL_MAILBOX_DIR": str(ROOT / "var" / "mailbox"),
         "LOG_LEVEL": "INFO",
+        # The local stack serves plain http on 127.0.0.1; on AWS the cookie is Secure (the default).
+        "SESSION_COOKIE_SECURE": "false",
         "PYTHONUNBUFFERED": "1",
     }
     env = {**defaults, **environ}

@@ -6,13 +6,22 @@ from flask import Flask
 from core.app import create_base_app, json_error
 from core.jobs.sqsd_paths import SQSD_PREFIX
 from core.settings import Settings
+from web import pages
 from web.api import activities, admin, auth, jobs, reports, workflows
+from web.sessions import csrf, init_sessions
+
+API_BLUEPRINTS = (activities, admin, auth, jobs, reports, workflows)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     app = create_base_app("web", settings)
-    for module in (activities, admin, auth, jobs, reports, workflows):
+    init_sessions(app)
+    for module in API_BLUEPRINTS:
+        # The API checks CSRF itself, only for calls authenticated by the session cookie
+        # (web/api/guard.py); bearer-token calls cannot be forged by another site.
+        csrf.exempt(module.bp)
         app.register_blueprint(module.bp, url_prefix="/api")
+    pages.register(app)
 
     @app.route(SQSD_PREFIX + "/<path:_rest>", methods=["POST"])
     def refuse_sqsd(_rest: str):

@@ -10,17 +10,32 @@ from core.app import json_error, session
 from core.auth import user_for_token
 from core.logs import bind
 from core.models import User
+from web.sessions import csrf, session_user
 
 
 def current_user() -> User:
     return g.user
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _authenticate() -> User | None:
+    """A bearer token, or the pages' session cookie. A cookie is sent by the browser on its
+    own, so a state-changing call authenticated by it must also carry the CSRF token."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return user_for_token(session(), token.strip())
+    user = session_user()
+    if user is not None and request.method not in SAFE_METHODS:
+        csrf.protect()
+    return user
+
+
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        user = user_for_token(session(), token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        user = _authenticate()
         if user is None:
             response, status = json_error(401, "a valid bearer token is required; log in at POST /api/login")
             response.headers["WWW-Authenticate"] = 'Bearer realm="aula"'

@@ -1,0 +1,70 @@
+"""Who may see what. Every list and lookup the web tier serves starts from these queries, so
+scoping is decided in one place: a student sees only their classes, activities, notifications
+and jobs; a teacher only their classes; an admin only their institution."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core.models import Activity, Enrollment, Job, Notification, SchoolClass, User
+
+
+def visible_classes(user: User) -> sa.Select:
+    query = sa.select(SchoolClass).where(SchoolClass.institution_id == user.institution_id)
+    if user.role == "teacher":
+        query = query.where(SchoolClass.teacher_id == user.id)
+    elif user.role == "student":
+        query = query.where(SchoolClass.id.in_(
+            sa.select(Enrollment.class_id).where(Enrollment.student_id == user.id)))
+    return query
+
+
+def visible_class(session: Session, user: User, class_id: int) -> SchoolClass | None:
+    return session.scalar(visible_classes(user).where(SchoolClass.id == class_id))
+
+
+def teaches(user: User, school_class: SchoolClass) -> bool:
+    return user.role == "teacher" and school_class.teacher_id == user.id
+
+
+def class_students(school_class: SchoolClass, search: str | None = None) -> sa.Select:
+    query = (
+        sa.select(User)
+        .join(Enrollment, Enrollment.student_id == User.id)
+        .where(Enrollment.class_id == school_class.id)
+        .order_by(User.full_name, User.id)
+    )
+    if search:
+        pattern = f"%{search.strip().lower()}%"
+        query = query.where(sa.or_(sa.func.lower(User.full_name).like(pattern), sa.func.lower(User.email).like(pattern)))
+    return query
+
+
+def visible_activities(user: User, class_id: int | None = None) -> sa.Select:
+    classes = visible_classes(user).with_only_columns(SchoolClass.id)
+    query = sa.select(Activity).where(Activity.class_id.in_(classes), Activity.published_at.is_not(None))
+    if class_id is not None:
+        query = query.where(Activity.class_id == class_id)
+    return query.order_by(Activity.published_at.desc(), Activity.id.desc())
+
+
+def own_notifications(user: User, unread_only: bool = False) -> sa.Select:
+    query = sa.select(Notification).where(Notification.user_id == user.id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    return query.order_by(Notification.created_at.desc(), Notification.id.desc())
+
+
+def unread_count(session: Session, user: User) -> int:
+    return session.scalar(
+        sa.select(sa.func.count(Notification.id)).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    ) or 0
+
+
+def own_jobs(user: User, state: str | None = None) -> sa.Select:
+    """The jobs a user asked for (fan-out children and workflow steps are shown through their
+    parent or workflow, not one by one)."""
+    query = sa.select(Job).where(Job.owner_id == user.id, Job.batch_id.is_(None), Job.workflow_id.is_(None))
+    if state:
+        query = query.where(Job.state == state)
+    return query.order_by(Job.created_at.desc(), Job.id)

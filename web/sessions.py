@@ -1,0 +1,96 @@
+"""Browser sessions for the pages: a signed session cookie (HttpOnly, SameSite=Lax, Secure on
+AWS) holding the user id, and CSRF protection on every form (Flask-WTF's CSRFProtect: the
+well-kept implementation of the synchronizer-token pattern Flask itself recommends)."""
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import wraps
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from flask import Flask, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from core.app import json_error, services
+from core.app import session as db_session
+from core.logs import bind
+from core.models import User
+
+csrf = CSRFProtect()
+HOME = {"teacher": "pages.teacher_classes", "student": "pages.student_classes", "admin": "pages.admin_home"}
+
+
+def init_sessions(app: Flask) -> None:
+    settings = services_settings(app)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.token_ttl_seconds),
+        WTF_CSRF_TIME_LIMIT=None,  # valid for the session's life; the session itself expires
+    )
+    csrf.init_app(app)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_failed(exc: CSRFError):
+        if request.path.startswith("/api/"):
+            return json_error(400, f"CSRF check failed: {exc.description}")
+        return render_template("error.html", status=400,
+                               message="This form expired or did not come from Aula. Reload the page and try again."), 400
+
+
+def services_settings(app: Flask):
+    return app.extensions["aula"].settings
+
+
+def session_user() -> User | None:
+    """The user of the session cookie, if any (cached per request)."""
+    if "session_user" not in g:
+        user_id = session.get("user_id")
+        g.session_user = db_session().get(User, user_id) if isinstance(user_id, int) else None
+    return g.session_user
+
+
+def log_in(user: User) -> None:
+    session.clear()  # a new session id for a new login (no session fixation)
+    session.permanent = True
+    session["user_id"] = user.id
+
+
+def log_out() -> None:
+    session.clear()
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site paths: a crafted ?next= must not send people elsewhere after login."""
+    if not target:
+        return None
+    parsed = urlparse(target)
+    return target if not parsed.scheme and not parsed.netloc and target.startswith("/") else None
+
+
+def page_login_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = session_user()
+            if user is None:
+                return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+            if roles and user.role not in roles:
+                return render_template("error.html", status=403,
+                                       message="This page is not for your role."), 403
+            g.user = user
+            bind(user_id=user.id)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def home_for(user: User) -> str:
+    return url_for(HOME[user.role])
+
+
+__all__ = ["csrf", "home_for", "init_sessions", "log_in", "log_out", "page_login_required", "safe_next",
+           "services", "session_user"]
