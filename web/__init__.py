@@ -7,10 +7,10 @@ from core.app import create_base_app, json_error
 from core.jobs.sqsd_paths import SQSD_PREFIX
 from core.settings import Settings
 from web import pages
-from web.api import activities, admin, auth, jobs, reports, workflows
+from web.api import activities, admin, auth, classes, jobs, my_jobs, notifications, openapi, reports, workflows
 from web.sessions import csrf, init_sessions
 
-API_BLUEPRINTS = (activities, admin, auth, jobs, reports, workflows)
+API_BLUEPRINTS = (activities, admin, auth, classes, jobs, my_jobs, notifications, openapi, reports, workflows)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -38,8 +38,12 @@ def test_only_the_teacher_of_the_class_publishes_and_bad_input_is_400(client, db
     db.commit()
     url = f"/api/classes/{group.id}/activities"
     ok = {"title": "T", "due_at": "2026-12-01T10:00:00+01:00"}
-    assert client.post(url, json=ok, headers=factories.login(client, colleague)).status_code == 403
+    admin = factories.user(db, school, "admin")
+    db.commit()
+    # Not visible to them: "not found". Visible but not theirs to publish in: 403.
+    assert client.post(url, json=ok, headers=factories.login(client, colleague)).status_code == 404
     assert client.post(url, json=ok, headers=factories.login(client, stranger)).status_code == 404
+    assert client.post(url, json=ok, headers=factories.login(client, admin)).status_code == 403
     headers = factories.login(client, teacher)
     for body, field in (({"title": ""}, "title"), ({"due_at": "tomorrow", "title": "T"}, "due_at"),
                         ({"title": "T", "due_at": "2026-12-01T10:00:00"}, "due_at"), ({}, "title")):

@@ -7,7 +7,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from core.models import Job
+from core.models import Enrollment, Job
 from tests import factories
 
 
@@ -74,17 +74,18 @@ def test_unknown_class_is_404(client, teacher_class):
     assert response.status_code == 404
 
 
-def test_another_teachers_class_is_403(client, db, teacher_class):
+def test_a_class_you_see_but_do_not_teach_is_403_and_one_you_cannot_see_404(client, db, teacher_class):
     school, _, group = teacher_class
-    other = factories.user(db, school, "teacher")
-    student = factories.user(db, school, "student")
+    other, outsider = factories.user(db, school, "teacher"), factories.user(db, school, "student")
+    admin, enrolled = factories.user(db, school, "admin"), factories.user(db, school, "student")
+    db.add(Enrollment(class_id=group.id, student_id=enrolled.id))
     db.commit()
-    for person in (other, student):
+    for person, status in ((other, 404), (outsider, 404), (admin, 403), (enrolled, 403)):
         response = client.post(
             "/api/reports", json={"kind": "class_roster", "class_id": group.id, "format": "csv"},
             headers=factories.login(client, person),
         )
-        assert response.status_code == 403
+        assert response.status_code == status, person.role
     assert db.scalar(sa.select(sa.func.count(Job.id))) == 0
 
 

@@ -5,10 +5,10 @@ from datetime import datetime
 
 from flask import Blueprint
 
+from core.access import visible_class
 from core.activities import publish_activity
 from core.app import json_error, services, session
 from core.jobs.outbox import flush
-from core.models import SchoolClass
 from web.api.guard import current_user, json_body, login_required
 from web.api.jobs import job_json
 from web.api.polling import polled
@@ -27,8 +27,9 @@ def publish(class_id: int):
     if body is None:
         return json_error(400, "send a JSON object with title, description and due_at")
     user, db = current_user(), session()
-    school_class = db.get(SchoolClass, class_id)
-    if school_class is None or school_class.institution_id != user.institution_id:
+    # A class the caller cannot see is "not found"; one they see but do not teach is 403.
+    school_class = visible_class(db, user, class_id)
+    if school_class is None:
         return json_error(404, f"class {class_id} not found")
     title, description, due = body.get("title"), body.get("description", ""), body.get("due_at")
     if not isinstance(title, str):

@@ -1,20 +1,18 @@
 """Institution staff: start the seed workflow for a new institution and follow it."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, jsonify, request
 
 from core.app import json_error, services, session
-from core.auth import hash_password
 from core.jobs.outbox import flush
-from core.jobs.submit import QuotaExceeded, check_quota
 from core.jobs.workflows import workflow_json
-from core.models import Institution
-from core.seeding import SeedParamsError, open_seed_workflows, seed_params, start_seed
+from core.pagination import PageParamError, PageRequest, paginate
 from web.api.guard import current_user, json_body, login_required
 from web.api.polling import polled
+from web.seeding_form import MIN_PASSWORD, SeedRequestError, institution_workflows, workflow_summary  # noqa: F401
+from web.seeding_form import start_institution_seed as start_seed_for
 
 bp = Blueprint("admin", __name__)
-MIN_PASSWORD = 10
 
 
 @bp.post("/admin/seeds")
@@ -27,30 +25,33 @@ def start_institution_seed():
     if body is None:
         return json_error(400, "send a JSON object with name, slug, initial_password and optional sizes")
     password = body.pop("initial_password", None)
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        # The seeded accounts need a password nobody else knows; only its hash is kept.
-        return json_error(400, f"initial_password is required, at least {MIN_PASSWORD} characters",
-                          field="initial_password")
-    try:
-        params = seed_params(body)
-    except SeedParamsError as exc:
-        return json_error(400, str(exc), field=exc.field)
-
     db = session()
-    taken = db.query(Institution.id).filter(Institution.slug == params["slug"]).first()
-    if taken is not None or open_seed_workflows(db, params["slug"]):
-        return json_error(409, f"an institution with the slug {params['slug']!r} exists or is being seeded",
-                          field="slug")
     try:
-        check_quota(db, user.id, services().settings.max_jobs_in_flight)
-    except QuotaExceeded as exc:
-        response, status = json_error(429, str(exc), limit=exc.limit)
-        response.headers["Retry-After"] = str(exc.retry_after)
+        workflow = start_seed_for(db, user, body, password, services().settings.max_jobs_in_flight)
+    except SeedRequestError as exc:
+        extra = {"field": exc.field} if exc.field else {"limit": exc.limit}
+        response, status = json_error(exc.status, exc.message, **extra)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response, status
-    workflow = start_seed(db, {**params, "password_hash": hash_password(password)}, owner_id=user.id)
     db.commit()
     flush(db, services().queue)
     response = polled({"workflow": workflow_json(db, workflow)}, finished=False)
     response.status_code = 202
     response.headers["Location"] = f"/api/workflows/{workflow.id}"
     return response
+
+
+@bp.get("/admin/workflows")
+@login_required
+def list_institution_workflows():
+    """Admins: the workflows started by users of their institution, newest first, paginated."""
+    user = current_user()
+    if user.role != "admin":
+        return json_error(403, "only institution staff (admins) can list the institution's workflows")
+    try:
+        page_request = PageRequest.from_args(request.args)
+    except PageParamError as exc:
+        return json_error(400, str(exc), field=exc.field)
+    page = paginate(session(), institution_workflows(user), page_request)
+    return jsonify({"items": [workflow_summary(w) for w in page.items], **page.meta()})

@@ -5,7 +5,7 @@ from flask import Blueprint, jsonify
 from core.app import json_error, services, session
 from core.jobs.outbox import flush
 from core.jobs.submit import QuotaExceeded, submit
-from core.models import SchoolClass
+from core.access import visible_class
 from core.reports import REPORT_FORMATS, REPORT_KINDS
 from web.api.guard import current_user, json_body, login_required
 from web.api.jobs import job_json
@@ -29,9 +29,10 @@ def request_report():
 
     db = session()
     user = current_user()
-    school_class = db.get(SchoolClass, class_id)
-    # A class of another institution is "not found", so ids do not reveal other schools' data.
-    if school_class is None or school_class.institution_id != user.institution_id:
+    # A class the caller cannot see is "not found", so ids reveal nothing; one they see but do
+    # not teach (a student's own class, an admin's institution) is 403.
+    school_class = visible_class(db, user, class_id)
+    if school_class is None:
         return json_error(404, f"class {class_id} not found", field="class_id")
     if school_class.teacher_id != user.id:
         return json_error(403, "only the class's teacher can ask for its reports", field="class_id")

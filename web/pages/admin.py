@@ -1,13 +1,69 @@
-"""Admin pages."""
+"""Admin pages: start the seed workflow for a new institution and follow its steps live.
+JSON equivalents: POST /api/admin/seeds, GET /api/admin/workflows, GET /api/workflows/<id>."""
 from __future__ import annotations
 
-from flask import render_template
+from typing import Any
 
+from flask import g, redirect, render_template, request, url_for
+
+from core.app import services, session
+from core.jobs.outbox import flush
+from core.jobs.workflows import workflow_json
+from core.pagination import PageParamError, PageRequest, paginate
+from web.api.workflows import visible_workflow
 from web.pages.blueprint import bp
+from web.seeding_form import MIN_PASSWORD, SeedRequestError, institution_workflows, start_institution_seed
 from web.sessions import page_login_required
+
+FORM_FIELDS = ("name", "slug", "students")
+
+
+def _render_home(form: dict[str, str], errors: dict[str, str], message: str | None, status: int = 200):
+    try:
+        page_request = PageRequest.from_args(request.args)
+    except PageParamError as exc:
+        return render_template("error.html", status=400, message=str(exc)), 400
+    page = paginate(session(), institution_workflows(g.user), page_request)
+    return render_template("admin/home.html", title="Institution", form=form, errors=errors, message=message,
+                           page=page, min_password=MIN_PASSWORD), status
 
 
 @bp.get("/admin")
 @page_login_required("admin")
 def admin_home():
-    return render_template("placeholder.html", title="Institution")
+    return _render_home({"name": "", "slug": "", "students": ""}, {}, None)
+
+
+@bp.post("/admin/seeds")
+@page_login_required("admin")
+def admin_start_seed():
+    form = {name: request.form.get(name, "").strip() for name in FORM_FIELDS}
+    raw: dict[str, Any] = {"name": form["name"], "slug": form["slug"]}
+    if form["students"]:
+        if not form["students"].isdigit():
+            return _render_home(form, {"students": "students: must be a whole number"},
+                                "Check the highlighted field.", 400)
+        raw["students"] = int(form["students"])
+    db = session()
+    try:
+        workflow = start_institution_seed(db, g.user, raw, request.form.get("initial_password", ""),
+                                          services().settings.max_jobs_in_flight)
+    except SeedRequestError as exc:
+        errors = {exc.field: exc.message} if exc.field else {}
+        shown = exc.status == 400 and exc.field in (*FORM_FIELDS, "initial_password")
+        message = "Check the highlighted field." if shown else exc.message
+        return _render_home(form, errors, message, exc.status)
+    db.commit()
+    flush(db, services().queue)
+    return redirect(url_for("pages.admin_workflow", workflow_id=str(workflow.id)), code=303)
+
+
+@bp.get("/admin/workflows/<workflow_id>")
+@page_login_required()
+def admin_workflow(workflow_id: str):
+    workflow = visible_workflow(workflow_id)  # owner, or an admin of the owner's institution
+    if workflow is None:
+        return render_template("error.html", status=404, message="That workflow does not exist."), 404
+    view = workflow_json(session(), workflow)
+    return render_template("admin/workflow.html", title=view["title"], workflow=view,
+                           finished=workflow.state not in ("running", "compensating"))

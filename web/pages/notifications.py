@@ -1,13 +1,46 @@
-"""The notification inbox, for every role (students get activities; teachers get summaries)."""
+"""The notification inbox, for every role (students get activities; teachers get summaries).
+JSON equivalent: web/api/notifications.py (same queries, same rules)."""
 from __future__ import annotations
 
-from flask import render_template
+from flask import g, redirect, render_template, request, url_for
 
+from core.app import session
+from core.pagination import PageParamError
+from web.api.notifications import inbox_page, mark_all_read, mark_read
 from web.pages.blueprint import bp
-from web.sessions import page_login_required
+from web.sessions import page_login_required, safe_next
+
+
+def _back():
+    """Back to the inbox page the form was on (same-site paths only), 303 so the browser GETs it."""
+    return redirect(safe_next(request.form.get("next")) or url_for("pages.inbox"), code=303)
 
 
 @bp.get("/notifications")
 @page_login_required()
 def inbox():
-    return render_template("placeholder.html", title="Notifications")
+    try:
+        page, unread_only = inbox_page(session(), g.user, request.args)
+    except PageParamError as exc:
+        return render_template("error.html", status=400, message=str(exc)), 400
+    return render_template("notifications.html", title="Notifications", page=page, unread_only=unread_only,
+                           here=request.full_path.rstrip("?"))
+
+
+@bp.post("/notifications/<int:notification_id>/read")
+@page_login_required()
+def inbox_mark_read(notification_id: int):
+    db = session()
+    if not mark_read(db, g.user, notification_id):
+        return render_template("error.html", status=404, message="That notification does not exist."), 404
+    db.commit()
+    return _back()
+
+
+@bp.post("/notifications/read-all")
+@page_login_required()
+def inbox_mark_all_read():
+    db = session()
+    mark_all_read(db, g.user)
+    db.commit()
+    return _back()

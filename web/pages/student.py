@@ -1,13 +1,56 @@
-"""Student pages."""
+"""Student pages: my classes (paginated), each with its published activities, and a page per
+class with all its activities (paginated). JSON equivalents: GET /api/classes... (scoped)."""
 from __future__ import annotations
 
-from flask import render_template
+from collections import defaultdict
 
+import sqlalchemy as sa
+from flask import g, render_template, request
+
+from core.access import visible_activities, visible_class, visible_classes
+from core.app import session
+from core.models import Activity, SchoolClass, User
+from core.pagination import PageParamError, PageRequest, paginate
 from web.pages.blueprint import bp
 from web.sessions import page_login_required
+
+
+def _bad_page(exc: PageParamError):
+    return render_template("error.html", status=400, message=str(exc)), 400
 
 
 @bp.get("/student/classes")
 @page_login_required("student")
 def student_classes():
-    return render_template("placeholder.html", title="My classes")
+    db = session()
+    try:
+        page_request = PageRequest.from_args(request.args)
+    except PageParamError as exc:
+        return _bad_page(exc)
+    statement = visible_classes(g.user).order_by(SchoolClass.code, SchoolClass.id)
+    page = paginate(db, statement, page_request)
+    # The activities of the classes on this page only, in one query.
+    activities: dict[int, list[Activity]] = defaultdict(list)
+    class_ids = [c.id for c in page.items]
+    if class_ids:
+        for activity in db.scalars(visible_activities(g.user).where(Activity.class_id.in_(class_ids))):
+            activities[activity.class_id].append(activity)
+    teachers = {u.id: u for u in db.scalars(sa.select(User).where(User.id.in_({c.teacher_id for c in page.items})))}
+    return render_template("student/classes.html", title="My classes", page=page, activities=activities,
+                           teachers=teachers)
+
+
+@bp.get("/student/classes/<int:class_id>")
+@page_login_required("student")
+def student_class(class_id: int):
+    db = session()
+    school_class = visible_class(db, g.user, class_id)
+    if school_class is None:
+        return render_template("error.html", status=404, message="You are not in that class."), 404
+    try:
+        page_request = PageRequest.from_args(request.args)
+    except PageParamError as exc:
+        return _bad_page(exc)
+    page = paginate(db, visible_activities(g.user, class_id=class_id), page_request)
+    return render_template("student/class.html", title=f"{school_class.code} {school_class.name}",
+                           school_class=school_class, page=page, teacher=db.get(User, school_class.teacher_id))

@@ -1,19 +1,152 @@
-"""Teacher pages."""
+"""Teacher pages: my classes, a class (students, activities, reports), publishing an activity
+and following its notification batch live. Each has a JSON twin in web/api/classes.py; the
+job pages (every role) are in web/pages/jobs.py."""
 from __future__ import annotations
 
-from flask import render_template
+from datetime import UTC, datetime
 
+from flask import g, redirect, render_template, request, url_for
+
+from core.access import class_students, visible_activities, visible_class
+from core.activities import TITLE_MAX, publish_activity
+from core.app import services, session
+from core.jobs.outbox import flush
+from core.jobs.submit import QuotaExceeded, submit
+from core.models import SchoolClass
+from core.pagination import PageParamError, PageRequest, paginate
+from core.reports import REPORT_FORMATS, REPORT_KINDS
+from web.api.classes import SEARCH_MAX, activity_progress, classes_with_counts, student_count, taught_activity
+from web.pages import jobs  # noqa: F401  (attaches /jobs pages to the blueprint)
 from web.pages.blueprint import bp
 from web.sessions import page_login_required
+
+ACTIVITIES_ON_CLASS_PAGE = 20
+REPORT_LABELS = {"class_roster": "Roster", "class_grades": "Grades"}
+FORMAT_LABELS = {"csv": "CSV", "xlsx": "Excel (XLSX)"}
+
+
+def error_page(status: int, message: str):
+    return render_template("error.html", status=status, message=message), status
 
 
 @bp.get("/teacher/classes")
 @page_login_required("teacher")
 def teacher_classes():
-    return render_template("placeholder.html", title="My classes")
+    try:
+        req = PageRequest.from_args(request.args)
+    except PageParamError as exc:
+        return error_page(400, str(exc))
+    page = paginate(session(), classes_with_counts(g.user), req, scalars=False)
+    return render_template("teacher/classes.html", title="My classes", page=page)
 
 
-@bp.get("/jobs")
-@page_login_required("teacher", "admin", "student")
-def my_jobs():
-    return render_template("placeholder.html", title="My jobs")
+def _own_class(class_id: int) -> SchoolClass | None:
+    # visible_class scopes a teacher to their own classes: anyone else's is "not found".
+    return visible_class(session(), g.user, class_id)
+
+
+def _class_page(school_class: SchoolClass, status: int = 200, error: str | None = None,
+                report: dict | None = None):
+    try:
+        req = PageRequest.from_args(request.args)
+        q = (request.args.get("q") or "").strip()
+        if len(q) > SEARCH_MAX:
+            raise PageParamError("q", f"search must be at most {SEARCH_MAX} characters")
+    except PageParamError as exc:
+        return error_page(400, str(exc))
+    db = session()
+    students = paginate(db, class_students(school_class, q or None), req)
+    activities = paginate(db, visible_activities(g.user, school_class.id), PageRequest(1, ACTIVITIES_ON_CLASS_PAGE))
+    return render_template(
+        "teacher/class.html", title=f"{school_class.code} {school_class.name}", school_class=school_class,
+        students=students, q=q, activities=activities, enrolled=student_count(db, school_class),
+        error=error, report=report or {"kind": "class_roster", "format": "csv"},
+        report_kinds=[(k, REPORT_LABELS.get(k, k)) for k in REPORT_KINDS],
+        report_formats=[(f, FORMAT_LABELS.get(f, f)) for f in REPORT_FORMATS],
+    ), status
+
+
+@bp.get("/teacher/classes/<int:class_id>")
+@page_login_required("teacher")
+def teacher_class(class_id: int):
+    school_class = _own_class(class_id)
+    if school_class is None:
+        return error_page(404, "No such class among yours.")
+    return _class_page(school_class)
+
+
+@bp.post("/teacher/classes/<int:class_id>/reports")
+@page_login_required("teacher")
+def request_report(class_id: int):
+    school_class = _own_class(class_id)
+    if school_class is None:
+        return error_page(404, "No such class among yours.")
+    kind, fmt = request.form.get("kind", ""), request.form.get("format", "")
+    report = {"kind": kind, "format": fmt}
+    if kind not in REPORT_KINDS:
+        return _class_page(school_class, 400, "Choose which report you want: roster or grades.", report)
+    if fmt not in REPORT_FORMATS:
+        return _class_page(school_class, 400, "Choose a file format: CSV or XLSX.", report)
+    db = session()
+    try:
+        submitted = submit(db, "report", {"kind": kind, "class_id": school_class.id, "format": fmt}, g.user.id,
+                           services().settings.max_jobs_in_flight)
+    except QuotaExceeded as exc:
+        db.rollback()
+        page, status = _class_page(school_class, 429, str(exc), report)
+        return page, status, {"Retry-After": str(exc.retry_after)}
+    flush(db, services().queue)
+    # The same report already in progress goes to that job rather than starting a second one.
+    return redirect(url_for("pages.job_page", job_id=submitted.job.id), code=303)
+
+
+def _parse_due(raw: str) -> datetime | None:
+    """An <input type="datetime-local"> value ("2026-12-01T23:59"), read as UTC."""
+    if not raw:
+        return None
+    value = datetime.fromisoformat(raw)  # ValueError for anything else
+    if value.tzinfo is not None:
+        raise ValueError("no time zone expected")
+    return value.replace(tzinfo=UTC)
+
+
+@bp.route("/teacher/classes/<int:class_id>/activities/new", methods=["GET", "POST"])
+@page_login_required("teacher")
+def publish_activity_page(class_id: int):
+    school_class = _own_class(class_id)
+    if school_class is None:
+        return error_page(404, "No such class among yours.")
+    form = {"title": "", "description": "", "due_at": ""}
+    if request.method == "GET":
+        return render_template("teacher/publish.html", title="Publish an activity", school_class=school_class,
+                               form=form, error=None, title_max=TITLE_MAX)
+    form = {key: request.form.get(key, "") for key in form}
+
+    def again(message: str):
+        return render_template("teacher/publish.html", title="Publish an activity", school_class=school_class,
+                               form=form, error=message, title_max=TITLE_MAX), 400
+
+    title = form["title"].strip()
+    if not title or len(title) > TITLE_MAX:
+        return again(f"Give the activity a title (1 to {TITLE_MAX} characters).")
+    try:
+        due_at = _parse_due(form["due_at"].strip())
+    except ValueError:
+        return again("The due date must be a date and time, like 2026-12-01 23:59 (UTC).")
+    db = session()
+    activity, _job = publish_activity(db, school_class, g.user, title, form["description"], due_at)
+    db.commit()
+    flush(db, services().queue)
+    return redirect(url_for("pages.teacher_activity", activity_id=activity.id), code=303)
+
+
+@bp.get("/teacher/activities/<int:activity_id>")
+@page_login_required("teacher")
+def teacher_activity(activity_id: int):
+    db = session()
+    activity = taught_activity(db, g.user, activity_id)
+    if activity is None:
+        return error_page(404, "No such activity in your classes.")
+    progress, finished = activity_progress(db, activity, g.user.id)
+    return render_template("teacher/activity.html", title=activity.title, activity=activity,
+                           school_class=activity.school_class, progress=progress, finished=finished)
