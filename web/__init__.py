@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     pages.register(app)
 
     @app.route(SQSD_PREFIX + "/<path:_rest>", methods=["POST"])
+    @csrf.exempt  # not a form: answer every such POST with the same clear refusal
     def refuse_sqsd(_rest: str):
         # A web instance must never run jobs, even if a message is posted to it by mistake.
         return json_error(403, "this is a web-tier instance; jobs run on the worker tier")
