@@ -100,40 +100,39 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    with services.db.sessions() as session:
-        if args.command == "seed-demo":
-            from core.demo import start_demo_seed
-            from core.jobs.outbox import flush
+    try:
+        with services.db.sessions() as session:
+            return _run(args, session, services, params if args.command == "seed" else None)
+    finally:
+        services.db.dispose()  # close pooled connections now, not whenever they are collected
 
-            outcome, workflow = start_demo_seed(session)
-            if outcome == "started" and not args.no_send:
-                flush(session, services.queue)
-            print({"present": "demo data already present",
-                   "running": f"demo data on its way (seed workflow {workflow and workflow.id} still running)",
-                   "started": f"demo data on its way: seed workflow {workflow and workflow.id} started"}[outcome])
-            session.close()
-            services.db.dispose()  # closes the pooled connection now, not at garbage collection
-        elif args.command == "seed":
-            try:
-                return _seed(session, services, params, args)
-            finally:
-                session.close()
-                services.db.dispose()
-        elif args.command == "relay":
-            from core.jobs.outbox import relay
 
-            print(f"sent {relay(session, services.queue)} job messages")
-        elif args.command == "requeue-open":
-            from core.models import Job
-            from core.models.jobs import OPEN_STATES
+def _run(args: argparse.Namespace, session, services, params: dict | None) -> int:
+    if args.command == "seed-demo":
+        from core.demo import start_demo_seed
+        from core.jobs.outbox import flush
 
-            count = session.execute(
-                sa.update(Job).where(Job.state.in_(OPEN_STATES)).values(published_at=None)
-            ).rowcount
-            session.commit()
-            print(f"{count} open jobs will be sent again by the relay")
-        elif args.command in ("dead-letters", "redrive"):
-            return _dead_letters(session, services, args)
+        outcome, workflow = start_demo_seed(session)
+        if outcome == "started" and not args.no_send:
+            flush(session, services.queue)
+        print({"present": "demo data already present",
+               "running": f"demo data on its way (seed workflow {workflow and workflow.id} still running)",
+               "started": f"demo data on its way: seed workflow {workflow and workflow.id} started"}[outcome])
+    elif args.command == "seed":
+        return _seed(session, services, params, args)
+    elif args.command == "relay":
+        from core.jobs.outbox import relay
+
+        print(f"sent {relay(session, services.queue)} job messages")
+    elif args.command == "requeue-open":
+        from core.models import Job
+        from core.models.jobs import OPEN_STATES
+
+        count = session.execute(sa.update(Job).where(Job.state.in_(OPEN_STATES)).values(published_at=None)).rowcount
+        session.commit()
+        print(f"{count} open jobs will be sent again by the relay")
+    elif args.command in ("dead-letters", "redrive"):
+        return _dead_letters(session, services, args)
     return 0
 
 
