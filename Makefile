@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11+):
 #   make run    the whole local stack: moto (SQS, S3, SES), web, worker, local sqsd, cron
 #   make test   the test suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
+#   make bundle dist/aula.zip, the source bundle `eb deploy` uploads (.ebignore decides what is in it)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -20,6 +21,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bundle: $(STAMP)
+	$(PY) -m infra.bundle dist/aula.zip
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

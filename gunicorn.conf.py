@@ -1,8 +1,18 @@
 """gunicorn settings, from the environment, with defaults per role.
 
-Worker role: sync workers, one job per process, and a timeout above every job's time limit
-and below nginx's proxy_read_timeout (see the timeout chain in .ebextensions/20-worker-sqsd.config).
-Web role: threaded workers; requests are short by design.
+Both Elastic Beanstalk environments run the same Procfile line; APP_ROLE picks the defaults.
+The numbers are links of the timeout chains (ARCHITECTURE.md section 3, docs/deploy.md), which
+tests/deploy/test_timeout_chain.py checks against the nginx, sqsd and load balancer settings:
+
+- worker: sync workers, one job per process, as many as sqsd's HttpConnections (more would only
+  queue inside gunicorn). timeout 600 s is above every job's time limit and below nginx's 630 s
+  for /sqsd/; a sync worker silent for that long is killed, so a stuck job cannot hold a slot.
+- web: threaded workers; requests are short by design. timeout 30 s <= nginx 50 s <= the load
+  balancer's idle timeout 55 s.
+
+Logging: gunicorn's own lines are JSON like the app's. The app's handlers, and the CloudWatch
+Logs handler when CLOUDWATCH_LOG_GROUP is set, are created in each worker after the fork
+(post_worker_init) and flushed when the worker exits (worker_exit, worker_abort).
 """
 import multiprocessing
 import os
@@ -18,10 +28,55 @@ threads = 1 if _worker else int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "600" if _worker else "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 75
-accesslog = "-"
-errorlog = "-"
 # The app (and its database pool and boto3 clients) is built in each worker after the fork.
 preload_app = False
 # gunicorn 24+'s control socket defaults to one path per user; the local stack runs two
 # gunicorns side by side, and nothing here uses it.
 control_socket_disable = True
+
+accesslog = "-"
+# %(M)s: request time in milliseconds; the request id is the one the app returns.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    # No root handler here: the app adds its own (core.logs.configure_logging) in each worker.
+    "root": {"level": "INFO", "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["json"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["json"], "propagate": False},
+    },
+    "filters": {"role": {"()": "core.logs.ContextFilter", "role": _role}},
+    "formatters": {"json": {"()": "core.logs.json_formatter"}},
+    "handlers": {
+        "json": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json", "filters": ["role"]},
+    },
+}
+
+
+def post_worker_init(worker):
+    # In the worker, after the fork and after the app (with its logging) exists: a sender thread
+    # or boto3 client made in the master would be shared by every worker, or lost in the fork.
+    from core import logs, metrics
+    from core.settings import Settings
+
+    settings = Settings.from_env()
+    metrics.configure(settings.metrics_namespace)
+    logs.ship_from_settings(settings)
+
+
+def worker_abort(worker):
+    # gunicorn's timeout sends SIGABRT, then SIGKILL about a second later: say what was running
+    # (the record carries the job's context) and deliver what is queued while we still can.
+    import logging
+
+    from core import logs
+
+    logging.getLogger("aula.gunicorn").error("worker %s aborted by the gunicorn timeout (%s s)", worker.pid, timeout)
+    logs.stop_shipping()
+
+
+def worker_exit(server, worker):
+    from core import logs
+
+    logs.stop_shipping()

@@ -1,8 +1,12 @@
-"""Read the Elastic Beanstalk configuration the deployed worker uses: `.ebextensions` and `cron.yaml`.
+"""Read the Elastic Beanstalk configuration the deployed worker uses: `.ebextensions`, the worker
+environment's saved configuration and `cron.yaml`.
 
 The local sqsd and the AWS bootstrap read the same files EB reads, so a value changed for the
-deployment changes the local stack too. Validation follows the documented option ranges and what
-the real sqsd (v2.0) rejects in cron.yaml, so a bad file fails here before it fails a deployment.
+deployment changes the local stack too. The sqsd options live in the worker's saved configuration
+(`.elasticbeanstalk/aula-worker.cfg.yml`): the web environment deploys the same `.ebextensions`,
+where worker-only options do not belong. As on EB, a saved configuration wins over `.ebextensions`.
+Validation follows the documented option ranges and what the real sqsd (v2.0) rejects in
+cron.yaml, so a bad file fails here before it fails a deployment.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ SQSD_OPTIONS: dict[str, _Option] = {
     "RetentionPeriod": _Option("retention_period", 60, 1209600),
     "MaxRetries": _Option("max_retries", 1, 100),
 }
+# The worker environment's saved configuration, applied by `eb create/config --cfg aula-worker`.
+WORKER_SAVED_CONFIG = Path(".elasticbeanstalk", "aula-worker.cfg.yml")
 # Valid in the namespace but meaningless locally: the local queue URL comes from SQS_QUEUE_URL.
 _IGNORED_SQSD_OPTIONS = {"WorkerQueueURL"}
 
@@ -164,10 +170,27 @@ def with_overrides(settings: SqsdSettings, overrides: Mapping[str, Any], source:
     return dataclasses.replace(settings, **changes)
 
 
+def load_saved_config_options(root: Path, relative: Path = WORKER_SAVED_CONFIG) -> dict[tuple[str, str], OptionSetting]:
+    """`OptionSettings` of an EB CLI saved configuration (none if the file is absent)."""
+    path = Path(root, relative)
+    if not path.exists():
+        return {}
+    label = relative.as_posix()
+    document = _read_yaml(path, label)
+    if not isinstance(document, dict):
+        raise ConfigError(f"{label}: top level must be a mapping")
+    raw = document.get("OptionSettings")
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{label}: OptionSettings must be a mapping of namespaces")
+    return {(s.namespace, s.option): s for s in _option_settings(raw, label)}
+
+
 def load_sqsd_settings(root: Path) -> SqsdSettings:
-    """sqsd settings from `root/.ebextensions`, EB defaults for anything unset."""
+    """sqsd settings from `root/.ebextensions` and the worker's saved configuration (which wins,
+    as on EB), EB defaults for anything unset."""
     settings = SqsdSettings()
-    for (namespace, option), setting in load_option_settings(root).items():
+    options = {**load_option_settings(root), **load_saved_config_options(root)}
+    for (namespace, option), setting in options.items():
         if namespace != SQSD_NAMESPACE or option in _IGNORED_SQSD_OPTIONS:
             continue
         if option not in SQSD_OPTIONS:

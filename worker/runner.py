@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from core import metrics
 from core.app import Services
 from core.db import utcnow
 from core.jobs import lifecycle, outbox
@@ -23,6 +24,9 @@ from worker.context import JobContext
 from worker.handlers import Handler
 
 log = logging.getLogger(__name__)
+# What a run ended in, as the job metrics name it (core/metrics.py).
+METRIC_OUTCOMES = {"succeeded": "succeeded", "failed": "failed", "retry_scheduled": "retrying",
+                   "cancelled": "cancelled", "stopped": "stopped", "lease_lost": "lease_lost"}
 
 
 @dataclass
@@ -55,7 +59,10 @@ def run_message(
             log.error("message type %r does not match the job's type %r", envelope.type, job.type)
             return Outcome(422, {"error": "message type does not match the job"})
 
-        attempt = lifecycle.claim(session, job.id, job_type, utcnow())
+        # Queue wait runs from when this attempt could start: enqueued, or its retry fell due.
+        ready_at = job.next_attempt_at or job.created_at
+        claimed_at = utcnow()
+        attempt = lifecycle.claim(session, job.id, job_type, claimed_at)
         session.refresh(job)
         if attempt is None:
             log.info("message not claimed: job is %s", job.state)
@@ -67,6 +74,8 @@ def run_message(
         outcome = _run(ctx, handler)
         # Follow-ups, next workflow steps and retries were committed with the outcome; send now.
         outbox.flush(session, services.queue)
+        metrics.job_finished(job_type.name, METRIC_OUTCOMES.get(outcome.body.get("outcome"), "other"),
+                             time.monotonic() - ctx.started, (claimed_at - ready_at).total_seconds())
         return outcome
 
 

@@ -18,7 +18,7 @@ def restore_logging():
     """configure_logging changes process-wide state; put it back as it was."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    quieted = {name: logging.getLogger(name).level for name in QUIETED}
+    quieted = {name: logging.getLogger(name).level for name in (*QUIETED, "aula.metrics")}
     context = logs._context.set({})
     try:
         yield

@@ -198,3 +198,17 @@ def test_ses_throttling_is_retried_and_a_rejected_message_fails_at_once(worker_c
     assert deliver(worker_client, envelope_for(rejected).to_json()).get_json()["outcome"] == "failed"
     assert (_job(db, throttled.id).state, _job(db, rejected.id).state) == ("retrying", "failed")
     assert "from SES" in _job(db, rejected.id).error
+
+
+def test_each_run_writes_one_metrics_line_with_outcome_duration_and_queue_wait(worker_client, probe, make_job,
+                                                                             monkeypatch):
+    from core import metrics
+
+    seen: list[tuple] = []
+    monkeypatch.setattr(metrics, "job_finished", lambda *args: seen.append(args))
+    probe.behaviour = lambda ctx: (_ for _ in ()).throw(PermanentJobError("no"))
+    deliver(worker_client, envelope_for(make_job()).to_json())
+    probe.behaviour = lambda ctx: {"ok": True}
+    deliver(worker_client, envelope_for(make_job()).to_json())
+    assert [(job_type, outcome) for job_type, outcome, _, _ in seen] == [("probe", "failed"), ("probe", "succeeded")]
+    assert all(duration >= 0 and wait >= 0 for _, _, duration, wait in seen)

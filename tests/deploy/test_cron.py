@@ -1,0 +1,35 @@
+"""cron.yaml read like the worker daemon reads it, and each URL matched against the worker's routes.
+
+(tests/worker/test_periodic_tasks.py also POSTs every task to a running worker app.)"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from devstack.ebconfig import ConfigError, load_cron
+from tests.deploy.files import ROOT
+from worker import sqsd
+from worker.tasks import TASKS
+
+
+def test_cron_yaml_is_what_sqsd_accepts():
+    tasks = load_cron(ROOT)  # version 1; name, url and a five-field schedule per task; unique names
+    assert tasks, "cron.yaml has no tasks"
+
+
+def test_the_reader_rejects_what_sqsd_rejects(tmp_path: Path):
+    (tmp_path / "cron.yaml").write_text('version: 1\ncron:\n  - name: "a"\n    url: "/x"\n')
+    with pytest.raises(ConfigError, match="schedule"):
+        load_cron(tmp_path)
+
+
+def test_every_task_url_is_routed_to_the_periodic_task_handler_and_a_known_task():
+    app = Flask("routes")
+    app.register_blueprint(sqsd.bp)
+    urls = app.url_map.bind("localhost")
+    for task in load_cron(ROOT):
+        endpoint, arguments = urls.match(task.url, method="POST")
+        assert endpoint == "sqsd.periodic_task", (task.name, endpoint)
+        assert arguments["name"] in TASKS, f"{task.url}: no task named {arguments['name']!r} in worker/tasks.py"

@@ -1,0 +1,135 @@
+"""infra/aula-ops.yaml: passes cfn-lint, and agrees with the app and the environments it serves."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core import metrics
+from core.settings import Settings
+from tests.deploy.files import INFRA_TEMPLATE, cfn_lint, cloudformation_template, ebextensions, tier_options
+
+TEMPLATE = cloudformation_template()
+RESOURCES = TEMPLATE["Resources"]
+PARAMETERS = TEMPLATE["Parameters"]
+
+
+def alarms() -> dict[str, dict]:
+    return {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def metric_queries(properties: dict) -> dict[str, dict]:
+    return {query["Id"]: query for query in properties["Metrics"]}
+
+
+def test_the_template_passes_cfn_lint():
+    assert cfn_lint(INFRA_TEMPLATE.read_text()) == []
+
+
+def test_cfn_lint_would_catch_a_broken_alarm():
+    broken = INFRA_TEMPLATE.read_text().replace("ComparisonOperator: GreaterThanThreshold", "ComparisonOperator: Above", 1)
+    assert any("Above" in finding for finding in cfn_lint(broken))
+
+
+def test_the_queue_dead_letters_after_sqsds_max_retries():
+    # With our own queue (WorkerQueueURL), SQS's redrive policy is what moves a message.
+    redrive = RESOURCES["JobsQueue"]["Properties"]["RedrivePolicy"]
+    assert int(redrive["maxReceiveCount"]) == int(tier_options("worker")[("aws:elasticbeanstalk:sqsd", "MaxRetries")])
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]}
+
+
+def test_every_alarm_notifies_the_topic_both_ways():
+    assert len(alarms()) >= 4
+    for name, alarm in alarms().items():
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["TreatMissingData"] == "notBreaching", name  # no data means no jobs, not an outage
+
+
+def test_the_queue_alarms_watch_the_right_queues():
+    dead, oldest = alarms()["DeadLettersAlarm"], alarms()["OldestJobMessageAlarm"]
+    assert dead["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "QueueName"]}
+    assert (dead["MetricName"], int(dead["Threshold"]), dead["ComparisonOperator"]) == (
+        "ApproximateNumberOfMessagesVisible", 0, "GreaterThanThreshold")
+    assert oldest["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["JobsQueue", "QueueName"]}
+    # A retry may wait up to SQS's 900 s delay in the queue by design; that alone must not page.
+    assert int(PARAMETERS["OldestMessageAgeSeconds"]["Default"]) > 900
+
+
+def test_the_failure_alarm_reads_the_metric_the_app_writes():
+    queries = metric_queries(alarms()["JobFailureRateAlarm"])
+    emitted = metrics.emf_fields(PARAMETERS["MetricsNamespace"]["Default"], "report", "failed", 1.0, 2.0, now_ms=0)
+    directives = emitted["_aws"]["CloudWatchMetrics"]
+    for query_id in ("failed", "runs"):
+        metric = queries[query_id]["MetricStat"]["Metric"]
+        assert "Dimensions" not in metric  # the all-job-types series
+        namespace = PARAMETERS[metric["Namespace"]["Ref"]]["Default"]
+        assert any(d["Namespace"] == namespace and [] in d["Dimensions"]
+                   and metric["MetricName"] in {m["Name"] for m in d["Metrics"]} for d in directives)
+    assert PARAMETERS["MetricsNamespace"]["Default"] == metrics.DEFAULT_NAMESPACE == Settings.metrics_namespace
+    assert "failed / runs" in queries["rate"]["Expression"]["Fn::Sub"]
+
+
+def test_the_5xx_alarm_reads_the_metrics_enhanced_health_publishes():
+    published = next(doc["option_settings"]["aws:elasticbeanstalk:healthreporting:system"]["ConfigDocument"]
+                     for doc in ebextensions().values()
+                     if "aws:elasticbeanstalk:healthreporting:system" in (doc.get("option_settings") or {}))
+    environment_metrics = published["CloudWatchMetrics"]["Environment"]
+    for query in metric_queries(alarms()["Web5xxRateAlarm"]).values():
+        if "MetricStat" in query:
+            metric = query["MetricStat"]["Metric"]
+            assert metric["Namespace"] == "AWS/ElasticBeanstalk" and metric["MetricName"] in environment_metrics
+            assert metric["Dimensions"] == [{"Name": "EnvironmentName", "Value": {"Ref": "WebEnvironmentName"}}]
+
+
+def test_the_worker_scales_on_backlog_per_instance_with_group_metrics_turned_on():
+    policy = RESOURCES["WorkerBacklogScaling"]
+    queries = {q["Id"]: q for q in policy["Properties"]["TargetTrackingConfiguration"]["CustomizedMetricSpecification"]["Metrics"]}
+    assert queries["visible"]["MetricStat"]["Metric"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["JobsQueue", "QueueName"]}
+    needed = queries["instances"]["MetricStat"]["Metric"]["MetricName"]
+    assert queries["backlog"]["Expression"] == "visible / instances" and queries["backlog"]["ReturnData"] is True
+    collected = [m for doc in ebextensions().values()
+                 for m in (doc.get("Resources") or {}).get("AWSEBAutoScalingGroup", {}).get("Properties", {})
+                 .get("MetricsCollection", [{}])[0].get("Metrics", [])]
+    assert needed in collected, f"{needed} is only published when group metrics collection includes it"
+
+
+def _statements(role: str) -> list[dict]:
+    properties = RESOURCES[role]["Properties"]
+    inline = [s for policy in properties.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+    shared = [s for arn in properties.get("ManagedPolicyArns", [])
+              for s in RESOURCES[arn["Ref"]]["Properties"]["PolicyDocument"]["Statement"]]
+    return inline + shared
+
+
+def _actions(statements: list[dict]) -> set[str]:
+    return {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+
+
+@pytest.mark.parametrize("role", ["WebInstanceRole", "WorkerInstanceRole"])
+def test_both_instance_roles_can_ship_logs_and_send_jobs_and_nothing_is_a_wildcard(role):
+    statements = _statements(role)
+    assert all(s["Effect"] == "Allow" and s["Resource"] != "*" for s in statements)
+    by_sid = {s["Sid"]: s for s in statements}
+    assert by_sid["AppLogs"]["Resource"] == {"Fn::GetAtt": ["AppLogGroup", "Arn"]}
+    assert set(by_sid["AppLogs"]["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert by_sid["SendJobMessages"]["Resource"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+
+
+def test_only_the_worker_role_takes_messages_sends_email_and_writes_reports():
+    web, worker = _statements("WebInstanceRole"), _statements("WorkerInstanceRole")
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "ses:SendEmail", "dynamodb:PutItem"):
+        assert action in _actions(worker) and action not in _actions(web), action
+
+    def on_reports(statements: list[dict]) -> set[str]:
+        return _actions([s for s in statements if "ReportsBucket" in json.dumps(s["Resource"])])
+
+    # The web tier only signs download links; the worker writes the files.
+    assert on_reports(web) == {"s3:GetObject"}
+    assert on_reports(worker) == {"s3:GetObject", "s3:PutObject"}
+
+
+def test_the_database_is_reachable_from_the_app_instances_only():
+    (rule,) = RESOURCES["DatabaseSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert (rule["FromPort"], rule["ToPort"], rule["IpProtocol"]) == (5432, 5432, "tcp")
+    assert rule["SourceSecurityGroupId"] == {"Fn::GetAtt": ["AppInstancesSecurityGroup", "GroupId"]}
+    assert "CidrIp" not in rule
