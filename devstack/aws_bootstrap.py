@@ -1,8 +1,8 @@
 """Create the local AWS resources the app expects, in moto server mode. Safe to run again.
 
 The worker queue gets the same shape EB gives its generated queue: a dead-letter queue behind a
-RedrivePolicy whose maxReceiveCount is MaxRetries from .ebextensions, so SQS (not sqsd) moves a
-message that failed MaxRetries times. Also an S3 bucket and a verified SES sender.
+RedrivePolicy whose maxReceiveCount is MaxRetries from the worker saved configuration, so SQS
+(not sqsd) moves a message that failed MaxRetries times. Also an S3 bucket and a verified SES sender.
 """
 
 from __future__ import annotations
@@ -126,8 +126,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bucket", default=env.get("S3_BUCKET", DEFAULT_BUCKET), help="env S3_BUCKET")
     parser.add_argument("--ses-sender", default=env.get("MAIL_SENDER", DEFAULT_SENDER), help="env MAIL_SENDER")
     parser.add_argument("--max-retries", type=int, default=None,
-                        help="maxReceiveCount; default: MaxRetries from .ebextensions")
-    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="project root holding .ebextensions/")
+                        help="maxReceiveCount; default: MaxRetries from the worker saved configuration")
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="project root holding .ebextensions/ and .elasticbeanstalk/")
     parser.add_argument("--wait-timeout", type=float, default=30.0, help="seconds to wait for the endpoint")
     parser.add_argument("--print-env", action="store_true", help="print KEY=value lines instead of JSON")
     args = parser.parse_args(argv)

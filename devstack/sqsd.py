@@ -341,7 +341,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     env = os.environ
     parser = argparse.ArgumentParser(prog="python -m devstack.sqsd", description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path(env.get("SQSD_PROJECT_ROOT", REPO_ROOT)),
-                        help="project root holding .ebextensions/ and cron.yaml (env SQSD_PROJECT_ROOT)")
+                        help="project root holding .ebextensions/, .elasticbeanstalk/ and cron.yaml (env SQSD_PROJECT_ROOT)")
     parser.add_argument("--queue-url", default=env.get("SQS_QUEUE_URL"), help="worker queue (env SQS_QUEUE_URL)")
     parser.add_argument("--worker-url", default=env.get("SQSD_WORKER_URL", "http://localhost"),
                         help="base URL of the worker HTTP server (env SQSD_WORKER_URL; EB: http://localhost)")
@@ -354,7 +354,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="do not act as the cron.yaml leader (env SQSD_CRON=0)")
     parser.add_argument("--shutdown-grace", type=float, default=float(env.get("SQSD_SHUTDOWN_GRACE", 30)),
                         help="seconds to let in-flight POSTs finish on shutdown (env SQSD_SHUTDOWN_GRACE)")
-    overrides = parser.add_argument_group("overrides of .ebextensions sqsd options")
+    overrides = parser.add_argument_group("overrides of the sqsd options from the EB option files")
     for option, spec in SQSD_OPTIONS.items():
         if option != "MaxRetries":  # enforced by the queue's RedrivePolicy, not by sqsd
             name = f"SQSD_{spec.field.upper()}"  # e.g. --inactivity-timeout, SQSD_INACTIVITY_TIMEOUT
