@@ -158,6 +158,7 @@ def _seed(session, services, params: dict, args: argparse.Namespace) -> int:
 
     from core.jobs.outbox import flush
     from core.models import Institution, Workflow
+    from core.models.orchestration import UNFINISHED_WORKFLOW_STATES
     from core.seeding import open_seed_workflows, start_seed
 
     slug = params["slug"]
@@ -180,7 +181,7 @@ def _seed(session, services, params: dict, args: argparse.Namespace) -> int:
         query = sa.select(Workflow.state, Workflow.error).where(Workflow.id == workflow.id)
         state, error = session.execute(query).one()
         session.rollback()
-        if state not in ("running", "compensating") or time.monotonic() > deadline:
+        if state not in UNFINISHED_WORKFLOW_STATES or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     took = time.monotonic() - started

@@ -3,10 +3,12 @@ scoping is decided in one place: a student sees only their classes, activities, 
 and jobs; a teacher only their classes; an admin only their institution."""
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.models import Activity, Enrollment, Job, Notification, SchoolClass, User
+from core.models import Activity, Enrollment, Job, Notification, SchoolClass, User, Workflow
 
 
 def visible_classes(user: User) -> sa.Select:
@@ -68,3 +70,31 @@ def own_jobs(user: User, state: str | None = None) -> sa.Select:
     if state:
         query = query.where(Job.state == state)
     return query.order_by(Job.created_at.desc(), Job.id)
+
+
+def _uuid(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+def own_job(session: Session, user: User, job_id: str) -> Job | None:
+    """The job if `user` owns it; someone else's job is indistinguishable from a missing one."""
+    key = _uuid(job_id)
+    job = session.get(Job, key) if key else None
+    return job if job is not None and job.owner_id == user.id else None
+
+
+def visible_workflow(session: Session, user: User, workflow_id: str) -> Workflow | None:
+    """The owner, or an admin of the owner's institution, may see a workflow."""
+    key = _uuid(workflow_id)
+    workflow = session.get(Workflow, key) if key else None
+    if workflow is None:
+        return None
+    if workflow.owner_id == user.id:
+        return workflow
+    owner = session.get(User, workflow.owner_id) if workflow.owner_id else None
+    if user.role == "admin" and owner is not None and owner.institution_id == user.institution_id:
+        return workflow
+    return None

@@ -210,9 +210,10 @@ class SeedPlan:
 def open_seed_workflows(session: Session, slug: str) -> list[Any]:
     """Seed workflows for `slug` that have not finished (running or compensating)."""
     from core.models import Workflow
+    from core.models.orchestration import UNFINISHED_WORKFLOW_STATES
 
     candidates = session.scalars(
-        sa.select(Workflow).where(Workflow.name == WORKFLOW, Workflow.state.in_(("running", "compensating")))
+        sa.select(Workflow).where(Workflow.name == WORKFLOW, Workflow.state.in_(UNFINISHED_WORKFLOW_STATES))
     ).all()
     return [w for w in candidates if (w.params or {}).get("slug") == slug]
 

@@ -5,15 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.db import insert_or_ignore, utcnow
 from core.models import Effect
-
-
-def already_done(session: Session, key: str) -> bool:
-    return session.scalar(sa.select(Effect.key).where(Effect.key == key)) is not None
 
 
 def record_effect(session: Session, key: str, job_id: uuid.UUID | None, detail: dict[str, Any]) -> bool:

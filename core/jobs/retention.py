@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from core.models import ApiToken, Batch, Effect, Job, Notification, Workflow
 from core.models.jobs import TERMINAL_STATES
+from core.models.orchestration import FINISHED_WORKFLOW_STATES
 
-FINISHED_WORKFLOW_STATES = ("succeeded", "compensated", "failed", "cancelled")
 
 
 def _delete_in_chunks(session: Session, model: Any, key: Any, condition: Any, chunk: int, max_chunks: int) -> int:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core.jobs.outbox import dedupe_key, new_job
 from core.models import Job, Workflow
 from core.models.jobs import OPEN_STATES
+from core.models.orchestration import UNFINISHED_WORKFLOW_STATES
 
 IN_FLIGHT = OPEN_STATES + ("running",)
 QUOTA_RETRY_AFTER_SECONDS = 10
@@ -51,7 +52,7 @@ def requests_in_flight(session: Session, owner_id: int) -> int:
     )
     flows = session.scalar(
         sa.select(sa.func.count(Workflow.id)).where(
-            Workflow.owner_id == owner_id, Workflow.state.in_(("running", "compensating"))
+            Workflow.owner_id == owner_id, Workflow.state.in_(UNFINISHED_WORKFLOW_STATES)
         )
     )
     return (jobs or 0) + (flows or 0)

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.db import Base, JSONType, UTCDateTime, utcnow
 
 WORKFLOW_STATES = ("running", "succeeded", "compensating", "compensated", "failed", "cancelled")
+UNFINISHED_WORKFLOW_STATES = ("running", "compensating")
+FINISHED_WORKFLOW_STATES = tuple(s for s in WORKFLOW_STATES if s not in UNFINISHED_WORKFLOW_STATES)
 
 
 class Batch(Base):

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, jsonify, redirect
 
+from core.access import own_job
 from core.app import json_error, services, session
 from core.db import utcnow
 from core.jobs.lifecycle import request_cancel
@@ -42,13 +42,7 @@ def job_json(job: Job) -> dict[str, Any]:
 
 
 def _owned_job(job_id: str) -> Job | None:
-    try:
-        key = uuid.UUID(job_id)
-    except ValueError:
-        return None
-    job = session().get(Job, key)
-    # Someone else's job is indistinguishable from one that does not exist.
-    return job if job is not None and job.owner_id == current_user().id else None
+    return own_job(session(), current_user(), job_id)
 
 
 @bp.get("/jobs/<job_id>")

@@ -6,11 +6,12 @@ from typing import Any
 
 from flask import g, redirect, render_template, request, url_for
 
+from core.access import visible_workflow
 from core.app import services, session
 from core.jobs.outbox import flush
 from core.jobs.workflows import workflow_json
+from core.models.orchestration import UNFINISHED_WORKFLOW_STATES
 from core.pagination import PageParamError, PageRequest, paginate
-from web.api.workflows import visible_workflow
 from web.pages.blueprint import bp
 from web.seeding_form import MIN_PASSWORD, SeedRequestError, institution_workflows, start_institution_seed
 from web.sessions import page_login_required
@@ -61,9 +62,9 @@ def admin_start_seed():
 @bp.get("/admin/workflows/<workflow_id>")
 @page_login_required()
 def admin_workflow(workflow_id: str):
-    workflow = visible_workflow(workflow_id)  # owner, or an admin of the owner's institution
+    workflow = visible_workflow(session(), g.user, workflow_id)
     if workflow is None:
         return render_template("error.html", status=404, message="That workflow does not exist."), 404
     view = workflow_json(session(), workflow)
     return render_template("admin/workflow.html", title=view["title"], workflow=view,
-                           finished=workflow.state not in ("running", "compensating"))
+                           finished=workflow.state not in UNFINISHED_WORKFLOW_STATES)

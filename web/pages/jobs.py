@@ -2,12 +2,11 @@
 it. JSON twins: GET /api/jobs (web/api/my_jobs.py) and /api/jobs/<id> (web/api/jobs.py)."""
 from __future__ import annotations
 
-import uuid
 
 import sqlalchemy as sa
 from flask import g, redirect, render_template, request, url_for
 
-from core.access import own_jobs
+from core.access import own_job, own_jobs
 from core.app import services, session
 from core.db import utcnow
 from core.jobs.lifecycle import request_cancel
@@ -63,19 +62,10 @@ def my_jobs():
                            rows=[(job, describe(job, names)) for job in page.items])
 
 
-def _owned(job_id: str) -> Job | None:
-    try:
-        key = uuid.UUID(job_id)
-    except ValueError:
-        return None
-    job = session().get(Job, key)
-    return job if job is not None and job.owner_id == g.user.id else None
-
-
 @bp.get("/jobs/<job_id>")
 @page_login_required("teacher", "admin", "student")
 def job_page(job_id: str):
-    job = _owned(job_id)
+    job = own_job(session(), g.user, job_id)
     if job is None:
         return render_template("error.html", status=404, message="No such job among yours."), 404
     return render_template("jobs/job.html", title=describe(job), job=job, data=job_json(job),
@@ -85,7 +75,7 @@ def job_page(job_id: str):
 @bp.post("/jobs/<job_id>/cancel")
 @page_login_required("teacher", "admin", "student")
 def cancel_job_page(job_id: str):
-    job = _owned(job_id)
+    job = own_job(session(), g.user, job_id)
     if job is None:
         return render_template("error.html", status=404, message="No such job among yours."), 404
     db = session()
