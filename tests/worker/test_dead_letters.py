@@ -1,8 +1,6 @@
 """Dead letters: the monitor marks and counts without losing anything; redrive sends back."""
 from __future__ import annotations
 
-import json
-
 import sqlalchemy as sa
 
 from core.jobs.deadletters import DEAD_LETTER_NOTE, redrive
@@ -56,4 +54,4 @@ def test_redrive_keeps_a_periodic_tasks_attributes(worker_app, db, sqs, aws):
         assert redrive(session, sqs, dlq, aws["SQS_QUEUE_URL"]) == 1
     message = sqs.receive_message(QueueUrl=aws["SQS_QUEUE_URL"], MessageAttributeNames=["All"])["Messages"][0]
     assert message["MessageAttributes"]["beanstalk.sqsd.path"]["StringValue"] == "/sqsd/tasks/retention"
-    assert json.dumps(message["Body"]) == json.dumps("elasticbeanstalk scheduled job")
+    assert message["Body"] == "elasticbeanstalk scheduled job"
