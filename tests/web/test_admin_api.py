@@ -33,11 +33,17 @@ def test_an_admin_seeds_an_institution_whose_accounts_use_the_initial_password(
     school = db.scalar(sa.select(Institution).where(Institution.slug == "nova"))
     assert db.scalar(sa.select(sa.func.count(User.id)).where(User.institution_id == school.id,
                                                              User.role == "student")) == 40
-    login = client.post("/api/login", json={"email": "teacher@nova.aula.local", "password": SEED["initial_password"]})
-    assert login.status_code == 200
-    demo = client.post("/api/login", json={"email": "teacher@nova.aula.local", "password": "aula-teacher"})
-    assert demo.status_code == 401, "no public demo password on a seeded institution"
-
+    accounts = db.scalars(sa.select(User).where(User.institution_id == school.id)).all()
+    demo_passwords = {"admin": "aula-admin", "teacher": "aula-teacher", "student": "aula-student"}
+    assert {a.role for a in accounts} == set(demo_passwords)
+    # Every account the seed created, admin included: the initial password works, the public demo one does not.
+    for account in [a for a in accounts if a.role != "student"] + [a for a in accounts if a.role == "student"][:2]:
+        own = client.post("/api/login", json={"email": account.email, "password": SEED["initial_password"]})
+        assert own.status_code == 200, account.email
+        demo = client.post("/api/login", json={"email": account.email, "password": demo_passwords[account.role]})
+        assert demo.status_code == 401, f"{account.email} accepts the public demo password"
+    hashes = set(db.scalars(sa.select(User.password_hash).where(User.institution_id == school.id)))
+    assert len(hashes) == 1, "every seeded account has the initial password's hash"
 
 def test_bad_seed_requests_are_refused_and_start_nothing(client, db):
     admin = _admin(db)

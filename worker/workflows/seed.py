@@ -53,8 +53,10 @@ class _Step:
 
     def __init__(self, ctx: JobContext, workflow: Workflow):
         self.ctx, self.workflow, self.session = ctx, workflow, ctx.session
+        # The initial password's hash rides along in the params but is not a seed parameter;
+        # kept apart here so no step can hash from the filtered params and miss it.
+        self.initial_password_hash: str | None = workflow.params.get("password_hash")
         try:
-            # The initial password's hash rides along in the params but is not a seed parameter.
             self.params = seed_params({k: v for k, v in workflow.params.items() if k != "password_hash"})
         except SeedParamsError as exc:
             raise PermanentJobError(f"invalid seed parameters: {exc}") from exc
@@ -69,6 +71,11 @@ class _Step:
 
     def progress(self, percent: int) -> None:
         self.ctx.progress(percent)
+
+    def password_hash(self, role: str) -> str:
+        """An institution started through the API brings its own initial password, hashed by the
+        web tier (only the hash is stored); only the local demo uses the documented demo passwords."""
+        return self.initial_password_hash or hash_password(PASSWORDS[role])
 
     def insert(self, model: type, rows: list[dict[str, Any]], start: int, end: int, what: str) -> None:
         for first in range(0, len(rows), CHUNK):
@@ -94,11 +101,6 @@ class _Step:
         return self.ids_by(SchoolClass.id, SchoolClass.code, SchoolClass.institution_id == self.institution_id)
 
 
-
-def _password_hash(params: dict, role: str) -> str:
-    """An institution started through the API brings its own initial password, hashed by the
-    web tier (only the hash is stored); the local demo uses the documented demo passwords."""
-    return params.get("password_hash") or hash_password(PASSWORDS[role])
 
 def _already_done(found: int, expected: int, what: str) -> bool:
     """True if a previous run wrote all of it; False if none; a permanent error otherwise."""
@@ -137,7 +139,7 @@ def institution(ctx: JobContext, workflow: Workflow) -> dict[str, Any]:
         raise PermanentJobError(
             f"the email domain {domain!r} is already in use ({in_use}); choose another email_domain")
     step.progress(10)
-    admin_hash = _password_hash(params, "admin")
+    admin_hash = step.password_hash("admin")
     step.progress(50)
 
     now = utcnow()
@@ -165,7 +167,7 @@ def people(ctx: JobContext, workflow: Workflow) -> dict[str, Any]:
     if _already_done(found, plan.teachers + plan.students, "teachers and students"):
         return result
     step.progress(5)
-    teacher_hash, student_hash = _password_hash(workflow.params, "teacher"), _password_hash(workflow.params, "student")
+    teacher_hash, student_hash = step.password_hash("teacher"), step.password_hash("student")
     step.progress(15)
     now = utcnow()
     rows = [
