@@ -19,24 +19,22 @@ def migrate(database_url: str | None = None) -> None:
     """alembic upgrade head. On PostgreSQL it holds a session advisory lock while it runs, so runs
     that start together (the leaders of both tiers deploying, an operator) take turns: the later
     one waits, then finds the schema at head and does nothing."""
-    import os
-
     from alembic import command
     from alembic.config import Config
 
     from core.db import make_engine
-    from core.settings import DEFAULT_DATABASE_URL, normalize_database_url
+    from core.settings import database_settings
 
     lock_key = 0x41756C61  # "Aula": any number, as long as every migrating process uses the same
     config = Config(str(ROOT / "alembic.ini"))
-    if database_url:
-        config.set_main_option("sqlalchemy.url", database_url)
-    # The URL migrations/env.py would pick, so the lock is taken on the database being migrated.
-    url = normalize_database_url(database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
-    if not url.startswith("postgresql"):
+    # The app's own rules (DATABASE_URL, else RDS_*, else local SQLite), so the leader migrates
+    # the database the app will use. migrations/env.py receives this URL or this connection.
+    database = database_settings(url=database_url)
+    config.set_main_option("sqlalchemy.url", database.url.replace("%", "%%"))  # ConfigParser interpolation
+    if not database.url.startswith("postgresql"):
         command.upgrade(config, "head")  # SQLite: local only, one process at a time
         return
-    engine = make_engine(url, os.environ.get("DATABASE_SSLMODE") or None, os.environ.get("DATABASE_SSLROOTCERT") or None)
+    engine = make_engine(database.url, database.sslmode, database.sslrootcert)
     try:
         with engine.connect() as connection:
             lock = {"key": lock_key}
@@ -77,12 +75,18 @@ def main(argv: list[str] | None = None) -> int:
     redrive.add_argument("--limit", type=int, default=10_000)
     args = parser.parse_args(argv)
 
+    from core.settings import SettingsError
+
     if args.command == "migrate":
-        migrate()
+        try:
+            migrate()
+        except SettingsError as exc:
+            print(exc, file=sys.stderr)
+            return 2
         return 0
 
     from core.app import Services
-    from core.settings import Settings, SettingsError
+    from core.settings import Settings
 
     if args.command == "seed":
         from core.seeding import seed_params

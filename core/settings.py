@@ -18,6 +18,14 @@ DEFAULT_DATABASE_URL = "sqlite:///var/aula.sqlite3"
 LOG_GROUP_NAME = r"[.\-_/#A-Za-z0-9]{1,512}"
 LOG_STREAM_NAME = r"[^:*]{1,512}"
 METRICS_NAMESPACE = r"[^:\s][^:]{0,254}"
+MIN_SECRET_LENGTH = 32
+# Published values: .env.example's and the local stack's (devstack/run.py). tests/core/test_settings.py
+# reads both files, so a changed placeholder cannot slip past this list.
+PLACEHOLDER_SECRETS = frozenset({"change-me-to-a-long-random-string", "local-development-only-not-a-secret"})
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
 
 
 class SettingsError(Exception):
@@ -57,13 +65,16 @@ class Settings:
     cloudwatch_log_group: str | None = None
     cloudwatch_log_stream: str = "{role}/{machine_name}/{process_id}"
     metrics_namespace: str = "Aula/Jobs"
+    # Proxies in front of gunicorn that append to X-Forwarded-For (Elastic Beanstalk: the load
+    # balancer and nginx = 2). 0 = use the connecting address: nothing a client sends is trusted.
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = _Reader(os.environ if environ is None else environ)
         settings = cls(
             role=env.choice("APP_ROLE", ROLES),
-            secret_key=env.secret("SECRET_KEY"),
+            secret_key=env.secret("SECRET_KEY", local=(env.optional("SESSION_COOKIE_SECURE") or "").lower() in FALSE_WORDS),
             database_url=_database_url(env),
             sqs_queue_url=env.url("SQS_QUEUE_URL"),
             s3_bucket=env.required("S3_BUCKET"),
@@ -86,10 +97,32 @@ class Settings:
             cloudwatch_log_stream=env.pattern("CLOUDWATCH_LOG_STREAM", LOG_STREAM_NAME, "a log stream name without ':' or '*'")
             or "{role}/{machine_name}/{process_id}",
             metrics_namespace=env.pattern("METRICS_NAMESPACE", METRICS_NAMESPACE, "a CloudWatch namespace") or "Aula/Jobs",
+            trusted_proxies=env.integer("TRUSTED_PROXIES", 0, minimum=0, maximum=5),
         )
         if env.problems:
             raise SettingsError(env.problems)
         return settings
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str
+    sslmode: str | None = None
+    sslrootcert: str | None = None
+
+
+def database_settings(environ: Mapping[str, str] | None = None, url: str | None = None) -> DatabaseSettings:
+    """Only the database part of the settings, by the same rules as the app (DATABASE_URL, else
+    RDS_*, else the local SQLite file), for commands that need no other variable (migrate)."""
+    env = _Reader(os.environ if environ is None else environ)
+    settings = DatabaseSettings(
+        url=normalize_database_url(url) if url else _database_url(env),
+        sslmode=env.choice("DATABASE_SSLMODE", SSL_MODES, required=False) or None,
+        sslrootcert=env.optional("DATABASE_SSLROOTCERT"),
+    )
+    if env.problems:
+        raise SettingsError(env.problems)
+    return settings
 
 
 def _database_url(env: "_Reader") -> str:
@@ -135,10 +168,18 @@ class _Reader:
             return ""
         return value
 
-    def secret(self, name: str) -> str:
+    def secret(self, name: str, local: bool) -> str:
         value = self.required(name)
-        if value and len(value) < 16:
-            self.problems.append(f"{name} must be at least 16 characters long")
+        if not value:
+            return value
+        if len(value) < MIN_SECRET_LENGTH:
+            self.problems.append(f"{name} must be at least {MIN_SECRET_LENGTH} characters long")
+        elif len(set(value)) < 8:
+            self.problems.append(f"{name} is not random enough (fewer than 8 different characters)")
+        if value in PLACEHOLDER_SECRETS and not local:
+            # Anyone can read these; they may sign cookies only on the plain-http local stack.
+            self.problems.append(f"{name} is a published placeholder; generate one, e.g. "
+                                 "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'")
         return value
 
     def choice(self, name: str, allowed: tuple[str, ...], required: bool = True) -> str:
@@ -157,9 +198,9 @@ class _Reader:
         raw = self.optional(name)
         if raw is None:
             return default
-        if raw.lower() in ("1", "true", "yes", "on"):
+        if raw.lower() in TRUE_WORDS:
             return True
-        if raw.lower() in ("0", "false", "no", "off"):
+        if raw.lower() in FALSE_WORDS:
             return False
         self.problems.append(f"{name} must be true or false (got {raw!r})")
         return default

@@ -1,8 +1,8 @@
 """Alembic environment. The URL comes from the caller (tests, `python -m core migrate`) via
-config attribute `connection` / option `sqlalchemy.url`, or else from DATABASE_URL."""
+config attribute `connection` / option `sqlalchemy.url`, or else from the environment by the
+app's own rules (core.settings.database_settings: DATABASE_URL, else RDS_*, else local SQLite)."""
 from __future__ import annotations
 
-import os
 from logging.config import fileConfig
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import context
 
 import core.models  # noqa: F401  (registers every table on Base.metadata)
 from core.db import Base, make_engine
-from core.settings import DEFAULT_DATABASE_URL, normalize_database_url
+from core.settings import database_settings
 
 config = context.config
 if config.config_file_name and not config.attributes.get("skip_logging_config"):
@@ -18,13 +18,9 @@ if config.config_file_name and not config.attributes.get("skip_logging_config"):
 
 
 def _engine() -> sa.engine.Engine:
-    url = config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    database = database_settings(url=config.get_main_option("sqlalchemy.url") or None)
     # The app's engine rules (TLS options for RDS, SQLite pragmas) apply to migrations too.
-    return make_engine(
-        normalize_database_url(url),
-        os.environ.get("DATABASE_SSLMODE") or None,
-        os.environ.get("DATABASE_SSLROOTCERT") or None,
-    )
+    return make_engine(database.url, database.sslmode, database.sslrootcert)
 
 
 def run_migrations() -> None:

@@ -127,7 +127,7 @@ def make_settings(role: str, database_url: str, aws_env: dict[str, str], **overr
     return Settings.from_env(
         {
             "APP_ROLE": role,
-            "SECRET_KEY": "test-secret-key-0123456789",
+            "SECRET_KEY": "test-secret-key-0123456789abcdefghij",
             "DATABASE_URL": database_url,
             "AWS_REGION": REGION,
             "LOG_LEVEL": "WARNING",

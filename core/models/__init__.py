@@ -2,7 +2,7 @@
 from core.models.jobs import JOB_STATES, TERMINAL_STATES, Job
 from core.models.notifications import Notification
 from core.models.orchestration import Batch, Effect, TaskLease, Workflow
-from core.models.people import ApiToken, Institution, User
+from core.models.people import ApiToken, Institution, LoginThrottle, User
 from core.models.school import Activity, Attendance, Enrollment, Grade, Lesson, SchoolClass
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "Effect",
     "Grade",
     "Lesson",
+    "LoginThrottle",
     "Notification",
     "TaskLease",
     "Workflow",

@@ -43,15 +43,40 @@ class User(Base):
         }
 
 
+TOKEN_KINDS = ("bearer", "browser")
+
+
 class ApiToken(Base):
-    """A bearer token. Only its SHA-256 is stored, so a database dump leaks no usable tokens."""
+    """A login: a bearer token (POST /api/login) or a browser session (the pages' cookie holds
+    the token). Only its SHA-256 is stored, so a database dump leaks no usable tokens; deleting
+    the row ends the login at once, wherever the token or cookie was copied to."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = (sa.CheckConstraint(sa.column("kind").in_(TOKEN_KINDS), name="kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(16), default="bearer", server_default="bearer")
+    # What logged in (the User-Agent, shortened), so a user can tell their logins apart.
+    user_agent: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class LoginThrottle(Base):
+    """Failed logins counted per account (the email asked for, known or not) and per client
+    address, in the database so the limit holds across gunicorn workers and instances. The key
+    is a SHA-256, so an address or a mistyped email is not kept in clear."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    scope: Mapped[str] = mapped_column(sa.String(16))
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lockouts: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -6,7 +6,7 @@ from core.jobs.outbox import envelope_for, new_job
 
 
 def test_dead_letters_and_redrive_from_the_command_line(database_url, aws, sqs, db, monkeypatch, capsys):
-    for key, value in {**aws, "APP_ROLE": "worker", "SECRET_KEY": "x" * 16, "DATABASE_URL": database_url}.items():
+    for key, value in {**aws, "APP_ROLE": "worker", "SECRET_KEY": "cli-test-secret-key-0123456789abcdef", "DATABASE_URL": database_url}.items():
         monkeypatch.setenv(key, value)
     job = new_job(db, "report", {}, owner_id=None)
     db.commit()
@@ -21,7 +21,7 @@ def test_dead_letters_and_redrive_from_the_command_line(database_url, aws, sqs, 
 
 
 def test_without_a_dead_letter_queue_it_says_so(database_url, aws, monkeypatch, capsys):
-    for key, value in {**aws, "APP_ROLE": "worker", "SECRET_KEY": "x" * 16, "DATABASE_URL": database_url}.items():
+    for key, value in {**aws, "APP_ROLE": "worker", "SECRET_KEY": "cli-test-secret-key-0123456789abcdef", "DATABASE_URL": database_url}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("SQS_DEAD_LETTER_QUEUE_URL")
     assert main(["redrive"]) == 2

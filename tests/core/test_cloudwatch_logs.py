@@ -103,7 +103,7 @@ def test_a_stream_name_watchtower_cannot_fill_is_refused_at_start(cloudwatch):
 
 
 def test_the_gunicorn_hooks_ship_after_the_fork_and_flush_at_exit(cloudwatch, monkeypatch):
-    for name, value in {"APP_ROLE": "web", "SECRET_KEY": "hook-test-secret-key-123", "S3_BUCKET": "b",
+    for name, value in {"APP_ROLE": "web", "SECRET_KEY": "hook-test-secret-key-123-0123456789ab", "S3_BUCKET": "b",
                         "SQS_QUEUE_URL": "http://127.0.0.1:9/q", "AWS_REGION": REGION, "CLOUDWATCH_LOG_GROUP": GROUP,
                         "METRICS_NAMESPACE": "Aula-hooks/Jobs"}.items():
         monkeypatch.setenv(name, value)

@@ -10,7 +10,7 @@ from core.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
 
 VALID = {
     "APP_ROLE": "web",
-    "SECRET_KEY": "a-secret-key-of-32-characters-00",
+    "SECRET_KEY": "a-secret-key-of-32-characters-0a",
     "SQS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/aula-jobs",
     "S3_BUCKET": "aula-files",
 }
@@ -48,6 +48,8 @@ def test_a_valid_environment_parses():
     [
         ("APP_ROLE", "cron"),
         ("SECRET_KEY", "too-short"),
+        ("SECRET_KEY", "31-characters-are-not-enough-00"),
+        ("SECRET_KEY", "ab" * 20),
         ("TOKEN_TTL_SECONDS", "twelve hours"),
         ("TOKEN_TTL_SECONDS", "59"),
         ("JOB_POLL_INTERVAL_SECONDS", "0"),
@@ -64,6 +66,27 @@ def test_a_valid_environment_parses():
 def test_a_malformed_value_is_reported_naming_its_variable(name, value):
     problems = _problems(**{name: value})
     assert len(problems) == 1 and problems[0].startswith(name + " "), problems
+
+
+def _published_secrets() -> dict[str, str]:
+    """The SECRET_KEY values anyone can read: .env.example's and the local stack's default."""
+    from core.__main__ import ROOT
+    from devstack.run import stack_env
+
+    example = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+                   if line.startswith("SECRET_KEY="))
+    return {".env.example": example["SECRET_KEY"], "devstack": stack_env({})["SECRET_KEY"]}
+
+
+@pytest.mark.parametrize("source", [".env.example", "devstack"])
+def test_a_published_secret_key_is_refused_outside_the_local_stack(source):
+    secret = _published_secrets()[source]
+    problems = _problems(SECRET_KEY=secret)
+    assert len(problems) == 1 and "published placeholder" in problems[0], problems
+    assert secret not in problems[0], "the message must not repeat the secret"
+    assert _problems(SECRET_KEY=secret, SESSION_COOKIE_SECURE="true") == problems
+    # The local stack (plain http, the only place with insecure cookies) may use them.
+    assert Settings.from_env({**VALID, "SECRET_KEY": secret, "SESSION_COOKIE_SECURE": "False"}).secret_key == secret
 
 
 def test_malformed_and_missing_variables_are_reported_together():

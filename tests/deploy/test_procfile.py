@@ -55,7 +55,7 @@ def test_the_procfile_command_serves_the_app_and_logs_json_lines(tmp_path: Path)
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # the app's venv, as on EB
-        "APP_ROLE": "web", "PORT": str(port), "GUNICORN_WORKERS": "1", "SECRET_KEY": "procfile-test-secret-key",
+        "APP_ROLE": "web", "PORT": str(port), "GUNICORN_WORKERS": "1", "SECRET_KEY": "procfile-test-secret-key-0123456789ab",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'aula.sqlite3'}", "SQS_QUEUE_URL": "http://127.0.0.1:9/queue",
         "S3_BUCKET": "unused", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": "us-east-1",

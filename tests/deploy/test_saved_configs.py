@@ -54,7 +54,7 @@ def test_the_load_balancer_checks_the_health_route_of_the_web_app():
 
     path = saved_options("web")[("aws:elasticbeanstalk:environment:process:default", "HealthCheckPath")]
     assert path == "/healthz"
-    settings = Settings.from_env({"APP_ROLE": "web", "SECRET_KEY": "saved-config-test-secret", "S3_BUCKET": "b",
+    settings = Settings.from_env({"APP_ROLE": "web", "SECRET_KEY": "saved-config-test-secret-0123456789ab", "S3_BUCKET": "b",
                                   "SQS_QUEUE_URL": "http://127.0.0.1:9/q", "DATABASE_URL": "sqlite:///:memory:"})
     app = create_web(settings)
     try:

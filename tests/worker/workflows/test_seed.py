@@ -295,7 +295,7 @@ def test_a_failed_demo_seed_is_reported(db, web_app, run_until_finished, monkeyp
 
 
 def test_the_cli_starts_a_seed_of_any_size(database_url, aws, db, run_until_finished, monkeypatch, capsys):
-    for key, value in {"APP_ROLE": "web", "SECRET_KEY": "test-secret-key-0123456789", "DATABASE_URL": database_url,
+    for key, value in {"APP_ROLE": "web", "SECRET_KEY": "test-secret-key-0123456789abcdefghij", "DATABASE_URL": database_url,
                        "AWS_REGION": "us-east-1", **aws}.items():
         monkeypatch.setenv(key, value)
     assert cli(["seed", "--slug", "big", "--name", "Big School", "--students", "45", "--lessons-per-class", "2"]) == 0
