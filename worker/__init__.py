@@ -5,10 +5,11 @@ from flask import Flask
 
 from core.app import create_base_app
 from core.settings import Settings
-from worker import sqsd
+from worker import loopback, sqsd
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     app = create_base_app("worker", settings)
+    loopback.install(app)  # sqsd POSTs from this instance; nobody else may
     app.register_blueprint(sqsd.bp)
     return app

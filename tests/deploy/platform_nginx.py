@@ -7,7 +7,8 @@ platforms"): `.platform/nginx/conf.d/*.conf` is included inside `http {}`, and
 `.platform/nginx/conf.d/elasticbeanstalk/*.conf` inside the default `server {}` on port 80, next
 to the platform's `location /` proxy (00_application.conf) and the enhanced-health access log.
 Paths are made relative to a temporary prefix; `user` is left out (the build machine has no
-`nginx` user); nothing is listened on, `nginx -t` only reads.
+`nginx` user). `build` is for `nginx -t`, which only reads; `build_serving` makes the same
+configuration listen on a loopback port and proxy to a test's own upstream, to run it for real.
 """
 from __future__ import annotations
 
@@ -101,3 +102,23 @@ def build(prefix: Path, platform_dir: Path) -> Path:
     for source in sorted((platform_dir / "conf.d/elasticbeanstalk").glob("*.conf")):
         shutil.copy(source, elasticbeanstalk / source.name)
     return prefix / "nginx.conf"
+
+
+PLATFORM_LISTEN = "listen 80 default_server;"
+PLATFORM_UPSTREAM = "http://127.0.0.1:8000"  # gunicorn.conf.py `bind`, in the platform's and our files
+
+
+def build_serving(prefix: Path, platform_dir: Path, listen: str, upstream_port: int) -> Path:
+    """`build`, then listen on `listen` (host:port) instead of port 80, and send every proxied
+    request to 127.0.0.1:`upstream_port` instead of gunicorn's port. Each replaced value must be
+    found where it is expected, so a changed file cannot quietly keep pointing at port 8000."""
+    main = build(prefix, platform_dir)
+    text = main.read_text()
+    assert text.count(PLATFORM_LISTEN) == 1, "the platform's listen directive is not where it was"
+    main.write_text(text.replace(PLATFORM_LISTEN, f"listen {listen} default_server;"))
+    for conf in sorted((prefix / "conf.d").rglob("*.conf")):
+        text = conf.read_text()
+        if "proxy_pass" in text:
+            assert PLATFORM_UPSTREAM in text, f"{conf.name}: proxies somewhere else than gunicorn"
+            conf.write_text(text.replace(PLATFORM_UPSTREAM, f"http://127.0.0.1:{upstream_port}"))
+    return main

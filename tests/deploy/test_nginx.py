@@ -25,7 +25,7 @@ def test_our_files_pass_nginx_t_where_the_platform_includes_them(nginx, tmp_path
 def test_the_files_are_really_in_the_configuration_nginx_reads(nginx, tmp_path):
     dump = nginx_test(nginx, build(tmp_path / "nginx", PLATFORM_NGINX), dump=True)
     assert dump.returncode == 0, dump.stderr
-    assert "location /sqsd/" in dump.stdout and "proxy_read_timeout 630s;" in dump.stdout
+    assert "location ^~ /sqsd/" in dump.stdout and "proxy_read_timeout 630s;" in dump.stdout
 
 
 def test_the_same_server_file_would_break_nginx_in_the_http_context(nginx, tmp_path):

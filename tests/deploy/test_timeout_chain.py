@@ -36,7 +36,7 @@ def assert_chain(chain: list[tuple[str, int]], strict: bool = True) -> None:
 def test_the_worker_timeout_chain_holds():
     sqsd = load_sqsd_settings(ROOT)
     gunicorn = gunicorn_settings("worker")
-    sqsd_location = nginx_server_context().block("location", SQSD_LOCATION)
+    sqsd_location = nginx_server_context().block("location", "^~", SQSD_LOCATION)
     assert gunicorn["worker_class"] == "sync", "only sync workers are killed by the timeout while busy"
     assert_chain([
         ("the longest job time limit (core/jobs/types.py)", max(t.time_limit_seconds for t in JOB_TYPES.values())),
