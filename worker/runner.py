@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Mapping
+
+from sqlalchemy.orm import Session
 
 from core import metrics
 from core.app import Services
@@ -20,6 +23,7 @@ from core.jobs.errors import JobCancelled, is_permanent
 from core.jobs.types import JOB_TYPES, JobType
 from core.logs import bind
 from core.models import Job
+from core.models.jobs import OPEN_STATES
 from worker.context import JobContext
 from worker.handlers import Handler
 
@@ -65,8 +69,7 @@ def run_message(
         attempt = lifecycle.claim(session, job.id, job_type, claimed_at)
         session.refresh(job)
         if attempt is None:
-            log.info("message not claimed: job is %s", job.state)
-            return Outcome(200, {"outcome": "not_claimed", "state": job.state})
+            return _not_claimed(services, session, job, claimed_at)
 
         bind(attempt=attempt)
         log.info("job started (attempt %d of %d)", attempt, job_type.max_attempts)
@@ -77,6 +80,27 @@ def run_message(
         metrics.job_finished(job_type.name, METRIC_OUTCOMES.get(outcome.body.get("outcome"), "other"),
                              time.monotonic() - ctx.started, (claimed_at - ready_at).total_seconds())
         return outcome
+
+
+def _not_claimed(services: Services, session: Session, job: Job, now: datetime) -> Outcome:
+    if job.state in OPEN_STATES and job.next_attempt_at is not None and job.next_attempt_at > now:
+        # Delivered before it is due (an early copy, another instance's clock): answering 200
+        # deletes this message, so first make sure another one will come when it is due.
+        try:
+            delay = outbox.resend_not_due(session, services.queue, job, now)
+        except Exception as exc:
+            session.rollback()
+            log.error("message for a job not yet due could not be sent again; sqsd will redeliver it", exc_info=exc)
+            return Outcome(503, {"error": "the job is not due yet and its message could not be sent again"})
+        if delay is None:
+            log.info("job %s not due until %s; left to the outbox relay", job.state, job.next_attempt_at.isoformat())
+        else:
+            log.info("job %s not due until %s; message sent again with a %d s delay",
+                     job.state, job.next_attempt_at.isoformat(), delay)
+        return Outcome(200, {"outcome": "not_claimed", "state": job.state,
+                             "next_attempt_at": job.next_attempt_at.isoformat(), "resent_with_delay_seconds": delay})
+    log.info("message not claimed: job is %s", job.state)
+    return Outcome(200, {"outcome": "not_claimed", "state": job.state})
 
 
 def _run(ctx: JobContext, handler: Handler) -> Outcome:

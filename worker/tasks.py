@@ -25,11 +25,15 @@ def relay_outbox(services: Services) -> Counts:
 
 def reclaim_stalled(services: Services) -> Counts:
     with services.db.sessions() as session:
-        reclaimed = lifecycle.reclaim_stalled(session, JOB_TYPES, utcnow())
+        now = utcnow()
+        reclaimed = lifecycle.reclaim_stalled(session, JOB_TYPES, now)
         # Reclaiming may fail a batch child or workflow step and so enqueue what follows.
         outbox.flush(session, services.queue)
-        sent = outbox.relay(session, services.queue) if reclaimed else 0
-    return {"reclaimed": reclaimed, "sent": sent}
+        # Due jobs whose message is gone would otherwise wait for ever: back to the outbox,
+        # for the relay below to send again.
+        resent = outbox.unpublish_lost(session, now)
+        sent = outbox.relay(session, services.queue) if reclaimed or resent else 0
+    return {"reclaimed": reclaimed, "resent": resent, "sent": sent}
 
 
 def monitor_dead_letters(services: Services) -> Counts:

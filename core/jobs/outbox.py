@@ -139,6 +139,64 @@ def flush(session: Session, queue: SqsQueue) -> int:
     return len(sent)
 
 
+def resend_not_due(session: Session, queue: SqsQueue, job: Job, now: datetime) -> int | None:
+    """A delivery came before `job` was due (an early copy of a scheduled retry, clocks that
+    differ between instances): the caller is about to answer 200, which deletes that message,
+    so it must not be the job's last one. Send another for the time that remains and return
+    its delay; beyond SQS's delay window, mark the job unpublished instead (the relay sends it
+    once it is due within the window) and return None. Raises when neither worked: then the
+    caller must not answer 200, and sqsd delivers the message again."""
+    delay = _delay(job.next_attempt_at, now)
+    if delay <= MAX_DELAY_SECONDS:
+        # At least a second, so a copy that is due a moment from now does not come straight back.
+        delay = max(delay, 1)
+        queue.send(envelope_for(job), delay)
+        return delay
+    session.execute(
+        sa.update(Job)
+        .where(Job.id == job.id, Job.state.in_(OPEN_STATES), Job.next_attempt_at == job.next_attempt_at)
+        .values(published_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return None
+
+
+# How late a due job may be before its message counts as lost: a healthy queue delivers a due
+# message within seconds, so a minute means the message is gone (deleted, or expired).
+LOST_AFTER = timedelta(minutes=1)
+# After re-sending, wait this long before re-sending again, so a backlog (messages late, not
+# lost) gets at most one extra message per job in that time.
+RESEND_INTERVAL = timedelta(minutes=10)
+
+
+def unpublish_lost(session: Session, now: datetime, *, limit: int = 500) -> int:
+    """Open jobs that fell due more than LOST_AFTER ago and whose message was sent but never
+    ran them (it was lost: an early copy answered by an older release, a purged queue, sqsd's
+    RetentionPeriod): mark them unpublished, for the relay to send again. Sending twice
+    is harmless, the claim makes the second delivery a no-op. A job is marked again only after
+    RESEND_INTERVAL (the relay sets `published_at` when it sends, after the job fell due)."""
+    lost = sa.and_(
+        Job.state.in_(OPEN_STATES),
+        Job.published_at.is_not(None),
+        # A dead-lettered message is not lost: it waits in the DLQ for an operator's redrive.
+        Job.dead_lettered_at.is_(None),
+        Job.next_attempt_at < now - LOST_AFTER,
+        sa.or_(Job.published_at <= Job.next_attempt_at, Job.published_at < now - RESEND_INTERVAL),
+    )
+    job_ids = session.scalars(sa.select(Job.id).where(lost).limit(limit)).all()
+    if not job_ids:
+        return 0
+    result = session.execute(
+        sa.update(Job).where(Job.id.in_(job_ids), lost).values(published_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if result.rowcount:
+        log.warning("%d due jobs had no message left (lost); sending them again", result.rowcount)
+    return result.rowcount
+
+
 def relay(session: Session, queue: SqsQueue, *, limit: int = 500) -> int:
     """Send open jobs that have no message yet and are due within SQS's delay window."""
     now = utcnow()

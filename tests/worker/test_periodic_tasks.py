@@ -87,7 +87,7 @@ def test_a_job_whose_worker_died_is_reclaimed_and_finishes(worker_client, db, sq
         lease_expires_at=utcnow() - timedelta(seconds=1), published_at=utcnow() - timedelta(minutes=10)))
     db.commit()
     result = fire_task(worker_client, "reclaim-stalled", "/sqsd/tasks/reclaim-stalled").get_json()
-    assert result == {"task": "reclaim-stalled", "reclaimed": 1, "sent": 1}
+    assert result == {"task": "reclaim-stalled", "reclaimed": 1, "resent": 0, "sent": 1}
     assert _job(db, job.id).state == "retrying"
     assert pump(sqs, aws["SQS_QUEUE_URL"], worker_client) == [200]
     row = _job(db, job.id)
