@@ -132,19 +132,43 @@ WEB_ONLY = {
 }
 WEB_ONLY_OPTIONS = {("aws:elasticbeanstalk:environment", "LoadBalancerType"), ("aws:elasticbeanstalk:environment", "EnvironmentType")}
 
-# The EB CLI sets these at API level when it creates an environment, which beats both saved
-# configurations and .ebextensions: a value for them in either file would never apply.
-SET_BY_EB_CLI = {
+# The EB CLI sets these at API level from its own command-line options (`--instance_profile`,
+# `--instance_type`, `--service-role`) when it creates an environment, which beats both saved
+# configurations and .ebextensions: a value for them in either file would not apply.
+SET_BY_EB_CLI_FLAGS = {
     ("aws:autoscaling:launchconfiguration", "IamInstanceProfile"),
     ("aws:autoscaling:launchconfiguration", "InstanceType"),
-    ("aws:autoscaling:updatepolicy:rollingupdate", "RollingUpdateType"),
-    ("aws:autoscaling:updatepolicy:rollingupdate", "RollingUpdateEnabled"),
+    ("aws:elasticbeanstalk:environment", "ServiceRole"),
+}
+# What `eb create` adds at API level when it is given NO saved configuration (ebcli/objects/
+# requests.py, `add_client_defaults`, which returns at once when a template is named). With
+# `eb create --cfg` (how both environments are created, docs/deploy.md) it adds none of them, so
+# each saved configuration must set them itself; in .ebextensions they would lose to the EB CLI's
+# values whenever an environment is created without --cfg.
+EB_CLI_DEFAULTS = {
+    ("aws:elasticbeanstalk:healthreporting:system", "SystemType"),
     ("aws:elasticbeanstalk:command", "BatchSize"),
     ("aws:elasticbeanstalk:command", "BatchSizeType"),
-    ("aws:elasticbeanstalk:environment", "ServiceRole"),
-    ("aws:elasticbeanstalk:healthreporting:system", "SystemType"),
-    ("aws:elb:loadbalancer", "CrossZone"),
+    ("aws:autoscaling:updatepolicy:rollingupdate", "RollingUpdateEnabled"),
+    ("aws:autoscaling:updatepolicy:rollingupdate", "RollingUpdateType"),
+    # Classic load balancer only (the web tier has an application load balancer).
     ("aws:elb:policies", "ConnectionDrainingEnabled"),
+    ("aws:elb:loadbalancer", "CrossZone"),
+}
+# Never in .ebextensions.
+SET_BY_EB_CLI = SET_BY_EB_CLI_FLAGS | EB_CLI_DEFAULTS
+# What each saved configuration must set, since `eb create --cfg` adds no defaults: the EB CLI's
+# defaults that apply to our environments, plus the rest of the deployment and rolling-update
+# settings that go with them.
+SAVED_CONFIG_REQUIRED = {
+    ("aws:elasticbeanstalk:healthreporting:system", "SystemType"),
+    ("aws:elasticbeanstalk:command", "DeploymentPolicy"),
+    ("aws:elasticbeanstalk:command", "BatchSizeType"),
+    ("aws:elasticbeanstalk:command", "BatchSize"),
+    ("aws:autoscaling:updatepolicy:rollingupdate", "RollingUpdateEnabled"),
+    ("aws:autoscaling:updatepolicy:rollingupdate", "RollingUpdateType"),
+    ("aws:autoscaling:updatepolicy:rollingupdate", "MaxBatchSize"),
+    ("aws:autoscaling:updatepolicy:rollingupdate", "MinInstancesInService"),
 }
 
 # Resources Elastic Beanstalk creates in one tier's stack only (customize-containers-format-resources-eb.md);

@@ -70,6 +70,8 @@ def test_the_failure_alarm_reads_the_metric_the_app_writes():
 
 
 def test_the_5xx_alarm_reads_the_metrics_enhanced_health_publishes():
+    # Published only with enhanced health, which `eb create --cfg` does not turn on by itself.
+    assert tier_options("web")[("aws:elasticbeanstalk:healthreporting:system", "SystemType")] == "enhanced"
     published = next(doc["option_settings"]["aws:elasticbeanstalk:healthreporting:system"]["ConfigDocument"]
                      for doc in ebextensions().values()
                      if "aws:elasticbeanstalk:healthreporting:system" in (doc.get("option_settings") or {}))

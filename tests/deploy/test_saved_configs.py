@@ -37,7 +37,48 @@ def test_every_option_is_known_valid_and_exists_on_that_tier(tier):
     assert not {n for n, _ in options} & foreign
     if tier == "worker":
         assert not set(options) & eb_options.WEB_ONLY_OPTIONS
-    assert not set(options) & eb_options.SET_BY_EB_CLI, "the EB CLI sets these itself; a value here never applies"
+    assert not set(options) & eb_options.SET_BY_EB_CLI_FLAGS, "the EB CLI sets these itself; a value here never applies"
+
+
+ROLLING = "aws:autoscaling:updatepolicy:rollingupdate"
+COMMAND = "aws:elasticbeanstalk:command"
+ASG = "aws:autoscaling:asg"
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_the_saved_configuration_sets_what_eb_create_cfg_leaves_out(tier):
+    # With a saved configuration the EB CLI adds none of its defaults (enhanced health, batch
+    # size, health-based rolling updates): without these, an environment gets basic health (no
+    # ApplicationRequests5xx for the 5xx alarm), deploys to 100 % of its instances at once and
+    # replaces them all at once on a configuration change that needs new instances.
+    options = saved_options(tier)
+    missing = eb_options.SAVED_CONFIG_REQUIRED - set(options)
+    assert not missing, f"eb create --cfg would leave these unset: {sorted(missing)}"
+    assert options[("aws:elasticbeanstalk:healthreporting:system", "SystemType")] == "enhanced"
+    assert str(options[(ROLLING, "RollingUpdateEnabled")]).lower() == "true"
+    # Health-based: the next batch waits until the new instances pass health checks (with enhanced
+    # health, 12 OK checks over 2 minutes on a web server, 18 over 3 minutes on a worker).
+    assert options[(ROLLING, "RollingUpdateType")] == "Health"
+    assert options[(COMMAND, "DeploymentPolicy")] in {"Rolling", "RollingWithAdditionalBatch"}
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_batches_fit_the_auto_scaling_group(tier):
+    options = saved_options(tier)
+    min_size, max_size = int(options[(ASG, "MinSize")]), int(options[(ASG, "MaxSize")])
+    in_service, batch = int(options[(ROLLING, "MinInstancesInService")]), int(options[(ROLLING, "MaxBatchSize")])
+    # CloudFormation refuses a rolling update whose MinInstancesInService is not below MaxSize.
+    assert 1 <= in_service < max_size, "keep at least one instance in service, below MaxSize"
+    assert in_service <= min_size and 1 <= batch <= min_size
+    size_type, size = options[(COMMAND, "BatchSizeType")], int(options[(COMMAND, "BatchSize")])
+    assert 1 <= size <= (100 if size_type == "Percentage" else max_size)
+
+
+def test_the_web_tier_keeps_full_capacity_through_deployments_and_updates():
+    options = saved_options("web")
+    assert options[(COMMAND, "DeploymentPolicy")] == "RollingWithAdditionalBatch"
+    # A configuration change that replaces instances keeps MinSize instances serving throughout.
+    assert int(options[(ROLLING, "MinInstancesInService")]) == int(options[(ASG, "MinSize")])
 
 
 @pytest.mark.parametrize("tier", TIERS)
