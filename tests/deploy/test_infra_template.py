@@ -135,3 +135,12 @@ def test_the_database_is_reachable_from_the_app_instances_only():
     assert (rule["FromPort"], rule["ToPort"], rule["IpProtocol"]) == (5432, 5432, "tcp")
     assert rule["SourceSecurityGroupId"] == {"Fn::GetAtt": ["AppInstancesSecurityGroup", "GroupId"]}
     assert "CidrIp" not in rule
+
+
+@pytest.mark.parametrize("name", ["JobsQueue", "JobsDeadLetterQueue", "ReportsBucket", "AppLogGroup"])
+def test_queued_jobs_reports_and_logs_outlive_the_stack(name):
+    # Deleting the stack, or an update that replaces one of these, must not take queued jobs,
+    # dead letters, report files or logs with it. Both policies are needed: DeletionPolicy alone
+    # does not cover replacement.
+    resource = RESOURCES[name]
+    assert (resource.get("DeletionPolicy"), resource.get("UpdateReplacePolicy")) == ("Retain", "Retain"), name
