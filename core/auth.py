@@ -1,4 +1,4 @@
-"""Passwords and bearer tokens."""
+"""Passwords and logins (bearer tokens and browser sessions, one table, revocable)."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +12,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from core.db import utcnow
 from core.models import ApiToken, User
 
+# Logins a user may hold at once; a new one beyond it ends the oldest, so logging in in a loop
+# cannot grow the table (or GET /api/tokens) without bound.
+MAX_LOGINS_PER_USER = 50
 # Checked against when the email is unknown, so a wrong email and a wrong password take the
 # same time and the login endpoint does not reveal which accounts exist.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -21,8 +24,12 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password)
 
 
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
 def authenticate(session: Session, email: str, password: str) -> User | None:
-    user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    user = session.scalar(sa.select(User).where(User.email == normalize_email(email)))
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
@@ -33,15 +40,47 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: User, ttl_seconds: int) -> str:
+def issue_token(session: Session, user: User, ttl_seconds: int, kind: str = "bearer",
+                user_agent: str | None = None) -> str:
     token = secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=_digest(token), expires_at=utcnow() + timedelta(seconds=ttl_seconds)))
+    keep = sa.select(ApiToken.id).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+    session.execute(sa.delete(ApiToken).where(ApiToken.user_id == user.id,
+                                              ApiToken.id.not_in(keep.limit(MAX_LOGINS_PER_USER - 1).scalar_subquery()))
+                    .execution_options(synchronize_session=False))
+    session.add(ApiToken(user_id=user.id, token_hash=_digest(token), kind=kind,
+                         user_agent=(user_agent or None) and user_agent[:200],
+                         expires_at=utcnow() + timedelta(seconds=ttl_seconds)))
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    return session.scalar(
-        sa.select(User)
+def login_for_token(session: Session, token: str) -> tuple[User, int] | None:
+    """The user and the login's id for a live token (bearer or browser session), in one query."""
+    row = session.execute(
+        sa.select(User, ApiToken.id)
         .join(ApiToken, ApiToken.user_id == User.id)
         .where(ApiToken.token_hash == _digest(token), ApiToken.expires_at > utcnow())
-    )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    found = login_for_token(session, token)
+    return found[0] if found else None
+
+
+def revoke(session: Session, user_id: int, token_id: int) -> bool:
+    """End one of the user's logins; False if it is not theirs or is gone already."""
+    return session.execute(
+        sa.delete(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id)
+    ).rowcount == 1
+
+
+def revoke_token(session: Session, token: str) -> None:
+    session.execute(sa.delete(ApiToken).where(ApiToken.token_hash == _digest(token)))
+
+
+def live_logins(session: Session, user_id: int) -> list[ApiToken]:
+    return list(session.scalars(
+        sa.select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.expires_at > utcnow())
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    ))

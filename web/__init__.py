@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core.app import create_base_app, json_error
 from core.jobs.sqsd_paths import SQSD_PREFIX
@@ -15,6 +16,11 @@ API_BLUEPRINTS = (activities, admin, auth, classes, jobs, my_jobs, notifications
 
 def create_app(settings: Settings | None = None) -> Flask:
     app = create_base_app("web", settings)
+    trusted = app.extensions["aula"].settings.trusted_proxies
+    if trusted:
+        # The client's address (login throttling, logs) is the one the load balancer saw, not
+        # whatever a client wrote into X-Forwarded-For: take it that many hops from the right.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted)  # type: ignore[method-assign]
     init_sessions(app)
     for module in API_BLUEPRINTS:
         # The API checks CSRF itself, only for calls authenticated by the session cookie

@@ -1,6 +1,8 @@
 """Browser sessions for the pages: a signed session cookie (HttpOnly, SameSite=Lax, Secure on
-AWS) holding the user id, and CSRF protection on every form (Flask-WTF's CSRFProtect: the
-well-kept implementation of the synchronizer-token pattern Flask itself recommends)."""
+AWS) holding a login token whose row (api_tokens, kind "browser") is checked on every request,
+so logging out or revoking it ends the session even where the cookie was copied; and CSRF
+protection on every form (Flask-WTF's CSRFProtect: the well-kept implementation of the
+synchronizer-token pattern Flask itself recommends)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,11 +10,12 @@ from functools import wraps
 from typing import Any, Callable
 from urllib.parse import urlparse
 
-from flask import Flask, g, redirect, render_template, request, session, url_for
+from flask import Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from core.app import json_error, services
 from core.app import session as db_session
+from core.auth import issue_token, login_for_token, revoke_token
 from core.logs import bind
 from core.models import User
 
@@ -44,20 +47,32 @@ def services_settings(app: Flask):
 
 
 def session_user() -> User | None:
-    """The user of the session cookie, if any (cached per request)."""
+    """The user of the session cookie's live login, if any (cached per request)."""
     if "session_user" not in g:
-        user_id = session.get("user_id")
-        g.session_user = db_session().get(User, user_id) if isinstance(user_id, int) else None
+        token = session.get("login")
+        found = login_for_token(db_session(), token) if isinstance(token, str) and token else None
+        g.session_user, g.session_login_id = found if found else (None, None)
     return g.session_user
 
 
+def session_login_id() -> int | None:
+    session_user()
+    return g.session_login_id
+
+
 def log_in(user: User) -> None:
-    session.clear()  # a new session id for a new login (no session fixation)
+    """Start a browser login (the caller commits the new row)."""
+    session.clear()  # a new session for a new login (no session fixation)
     session.permanent = True
-    session["user_id"] = user.id
+    session["login"] = issue_token(db_session(), user, services_settings(current_app).token_ttl_seconds,
+                                   kind="browser", user_agent=request.headers.get("User-Agent"))
 
 
 def log_out() -> None:
+    """End the cookie's login on the server too (the caller commits)."""
+    token = session.get("login")
+    if isinstance(token, str) and token:
+        revoke_token(db_session(), token)
     session.clear()
 
 
@@ -93,4 +108,4 @@ def home_for(user: User) -> str:
 
 
 __all__ = ["csrf", "home_for", "init_sessions", "log_in", "log_out", "page_login_required", "safe_next",
-           "services", "session_user"]
+           "services", "session_login_id", "session_user"]

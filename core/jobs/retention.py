@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.models import ApiToken, Batch, Effect, Job, Notification, Workflow
+from core.models import ApiToken, Batch, Effect, Job, LoginThrottle, Notification, Workflow
 from core.models.jobs import TERMINAL_STATES
 from core.models.orchestration import FINISHED_WORKFLOW_STATES
 
@@ -41,4 +41,8 @@ def purge(
         "notifications": run(Notification, Notification.id, sa.and_(
             Notification.read_at.is_not(None), Notification.read_at < now - timedelta(days=notification_days))),
         "tokens": run(ApiToken, ApiToken.id, ApiToken.expires_at < now),
+        # A day without failures forgets an account's or address's lock history anyway.
+        "login_throttles": run(LoginThrottle, LoginThrottle.key, sa.and_(
+            LoginThrottle.updated_at < now - timedelta(days=1),
+            sa.or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now))),
     }

@@ -43,3 +43,19 @@ def test_each_run_is_bounded(db):
     db.commit()
     assert purge(db, now=now, job_days=30, notification_days=90, chunk=2, max_chunks=1)["jobs"] == 2
     assert db.scalar(sa.select(sa.func.count(Job.id))) == 3
+
+
+def test_stale_login_counters_go_and_live_locks_stay(db):
+    from core.models import LoginThrottle
+
+    now = utcnow()
+    day_ago = now - timedelta(days=2)
+    for key, locked_until in (("stale", None), ("stale-lock-over", now - timedelta(hours=1)),
+                              ("still-locked", now + timedelta(hours=1))):
+        db.add(LoginThrottle(key=key, scope="account", failures=1, window_started_at=day_ago,
+                             locked_until=locked_until, lockouts=1, updated_at=day_ago))
+    db.add(LoginThrottle(key="recent", scope="address", failures=3, window_started_at=now, lockouts=0,
+                         updated_at=now))
+    db.commit()
+    assert purge(db, now=now, job_days=30, notification_days=90)["login_throttles"] == 2
+    assert set(db.scalars(sa.select(LoginThrottle.key))) == {"still-locked", "recent"}

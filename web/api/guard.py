@@ -7,14 +7,19 @@ from typing import Any, Callable
 from flask import g, request
 
 from core.app import json_error, session
-from core.auth import user_for_token
+from core.auth import login_for_token
 from core.logs import bind
 from core.models import User
-from web.sessions import csrf, session_user
+from web.sessions import csrf, session_login_id, session_user
 
 
 def current_user() -> User:
     return g.user
+
+
+def current_login_id() -> int:
+    """The id of the login (bearer token or browser session) this request came with."""
+    return g.login_id
 
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -25,10 +30,16 @@ def _authenticate() -> User | None:
     own, so a state-changing call authenticated by it must also carry the CSRF token."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        return user_for_token(session(), token.strip())
+        found = login_for_token(session(), token.strip())
+        if found is None:
+            return None
+        user, g.login_id = found
+        return user
     user = session_user()
-    if user is not None and request.method not in SAFE_METHODS:
-        csrf.protect()
+    if user is not None:
+        g.login_id = session_login_id()
+        if request.method not in SAFE_METHODS:
+            csrf.protect()
     return user
 
 
