@@ -107,10 +107,24 @@ def _actions(statements: list[dict]) -> set[str]:
     return {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
 
 
+SQSD_METRICS_NAMESPACE = "ElasticBeanstalk/SQSD"  # the worker daemon's Health metric (EB worker guide)
+
+
+def _metric_namespaces(statement: dict) -> list[str]:
+    """The namespaces a PutMetricData statement is limited to by its condition (none: unlimited)."""
+    values = statement.get("Condition", {}).get("StringEquals", {}).get("cloudwatch:namespace", [])
+    return [values] if isinstance(values, str) else list(values)
+
+
 @pytest.mark.parametrize("role", ["WebInstanceRole", "WorkerInstanceRole"])
 def test_both_instance_roles_can_ship_logs_and_send_jobs_and_nothing_is_a_wildcard(role):
     statements = _statements(role)
-    assert all(s["Effect"] == "Allow" and s["Resource"] != "*" for s in statements)
+    assert all(s["Effect"] == "Allow" for s in statements)
+    for statement in statements:
+        if statement["Resource"] == "*":
+            # PutMetricData has no resource-level permissions; a namespace condition narrows it.
+            assert _actions([statement]) == {"cloudwatch:PutMetricData"}, statement
+            assert _metric_namespaces(statement), "PutMetricData must be limited to namespaces"
     by_sid = {s["Sid"]: s for s in statements}
     assert by_sid["AppLogs"]["Resource"] == {"Fn::GetAtt": ["AppLogGroup", "Arn"]}
     assert set(by_sid["AppLogs"]["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
@@ -135,6 +149,16 @@ def test_the_database_is_reachable_from_the_app_instances_only():
     assert (rule["FromPort"], rule["ToPort"], rule["IpProtocol"]) == (5432, 5432, "tcp")
     assert rule["SourceSecurityGroupId"] == {"Fn::GetAtt": ["AppInstancesSecurityGroup", "GroupId"]}
     assert "CidrIp" not in rule
+
+
+def test_the_worker_daemon_may_publish_its_health_metric_and_nothing_else():
+    # sqsd publishes Health in ElasticBeanstalk/SQSD every minute; without PutMetricData that
+    # metric (and the worker's health in the console) is missing. The app itself needs no
+    # PutMetricData: its metrics are embedded-metric-format log lines (core/metrics.py).
+    worker = [s for s in _statements("WorkerInstanceRole") if "cloudwatch:PutMetricData" in _actions([s])]
+    (statement,) = worker
+    assert _metric_namespaces(statement) == [SQSD_METRICS_NAMESPACE]
+    assert "cloudwatch:PutMetricData" not in _actions(_statements("WebInstanceRole"))  # no sqsd there
 
 
 @pytest.mark.parametrize("name", ["JobsQueue", "JobsDeadLetterQueue", "ReportsBucket", "AppLogGroup"])
