@@ -8,15 +8,15 @@ from typing import Any, Generic, Mapping, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.parsing import InputError, int_param
+
 T = TypeVar("T")
 DEFAULT_SIZE = 20
 MAX_SIZE = 100
 
 
-class PageParamError(ValueError):
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
+class PageParamError(InputError):
+    """A bad page, size or filter; `field` names it."""
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,10 @@ class PageRequest:
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> "PageRequest":
         def number(name: str, default: int, high: int) -> int:
-            raw = args.get(name)
-            if raw in (None, ""):
-                return default
-            if not str(raw).isdigit() or not 1 <= int(raw) <= high:
-                raise PageParamError(name, f"{name} must be a whole number from 1 to {high}")
-            return int(raw)
+            try:
+                return int_param(args.get(name), name, 1, high, default)
+            except InputError as exc:
+                raise PageParamError(exc.field, exc.message) from None
 
         return cls(page=number("page", 1, 1_000_000), size=number("size", DEFAULT_SIZE, MAX_SIZE))
 

@@ -10,6 +10,7 @@ from core.app import json_error, services
 from core.jobs.envelope import Envelope, EnvelopeError, UnsupportedVersion
 from core.jobs.sqsd_paths import JOBS_PATH, TASKS_PREFIX
 from core.logs import bind
+from core.parsing import ascii_int
 from worker.handlers import HANDLERS
 from worker.runner import run_message
 from worker.tasks import TASKS, run_task
@@ -21,7 +22,7 @@ bp = Blueprint("sqsd", __name__)
 def _bind_sqsd_headers() -> str | None:
     msgid = request.headers.get("X-Aws-Sqsd-Msgid")
     count = request.headers.get("X-Aws-Sqsd-Receive-Count", "")
-    bind(sqsd_msgid=msgid, receive_count=int(count) if count.isdigit() else None)
+    bind(sqsd_msgid=msgid, receive_count=ascii_int(count))
     return msgid
 
 

@@ -1,0 +1,133 @@
+"""Reading untrusted input (query strings, forms, JSON bodies, sqsd headers) into values the
+database can hold. Every rule lives here once, so a bad value is a 4xx naming the field at
+fault, never a 500 deeper down:
+
+- integers are ASCII digits only: `str.isdigit()` also accepts "²" or "٣", which `int()` then
+  refuses or reads as another number;
+- ids are 1 to 2^31-1, the range of the INTEGER primary keys (PostgreSQL raises DataError for
+  anything larger);
+- text may not contain NUL, which PostgreSQL refuses to store or compare;
+- date-times carry a time zone and must stay representable once converted to UTC (year 1 at
+  +14:00 or year 9999 at -14:00 overflow);
+- JSON nesting is bounded by the parser (too deep is a RecursionError, reported here as bad input).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+MAX_ID = 2**31 - 1  # INTEGER primary keys on PostgreSQL (and what SQLite ids never exceed here)
+NUL = "\x00"
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+class InputError(ValueError):
+    """Bad input; `field` names the input at fault (the API answers 400 with it)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def ascii_int(raw: str | None) -> int | None:
+    """The value of a string of ASCII digits (no sign, spaces or underscores), else None."""
+    if raw is None or not _ASCII_DIGITS.fullmatch(raw):
+        return None
+    return int(raw)
+
+
+def int_param(raw: str | None, field: str, low: int, high: int, default: int | None = None) -> int | None:
+    """A whole number from a query string or form field; `default` when absent or empty."""
+    if raw is None or raw == "":
+        return default
+    value = ascii_int(raw)
+    if value is None or not low <= value <= high:
+        raise InputError(field, f"{field} must be a whole number from {low} to {high}")
+    return value
+
+
+def json_int(value: Any, field: str, low: int, high: int) -> int:
+    """An integer from a JSON body. A number with no fraction (3.0) counts, as JSON Schema
+    says; booleans, strings and fractions do not."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**63:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InputError(field, f"{field} must be an integer from {low} to {high}")
+    return value
+
+
+def json_id(value: Any, field: str) -> int:
+    """A database id from a JSON body: an integer from 1 to 2^31-1."""
+    try:
+        return json_int(value, field, 1, MAX_ID)
+    except InputError:
+        raise InputError(field, f"{field} must be a positive integer (an id)") from None
+
+
+def text(value: Any, field: str, *, required: bool = False, max_length: int | None = None,
+         strip: bool = True) -> str:
+    """A text field from a JSON body or form: a string, without NUL, at most `max_length`
+    characters (after stripping surrounding whitespace when `strip`)."""
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(field, f"{field} must be text")
+    if NUL in value:
+        raise InputError(field, f"{field} must not contain NUL characters")
+    if strip:
+        value = value.strip()
+    if required and not value:
+        raise InputError(field, f"{field} is required")
+    if max_length is not None and len(value) > max_length:
+        raise InputError(field, f"{field} must be at most {max_length:,} characters")
+    return value
+
+
+def aware_datetime(raw: Any, field: str, *, naive_is_utc: bool = False) -> datetime:
+    """An ISO 8601 date-time, as a timezone-aware UTC datetime. Without a time zone it is an
+    error, unless `naive_is_utc` (the pages' <input type="datetime-local">, read as UTC)."""
+    if not isinstance(raw, str):
+        raise InputError(field, f"{field} must be an ISO 8601 date-time with a time zone")
+    if NUL in raw or not raw.isascii():
+        raise InputError(field, f"{field} must be an ISO 8601 date-time with a time zone")
+    try:
+        # RFC 3339 allows a lower-case "t" and "z"; Python reads them upper-case only.
+        value = datetime.fromisoformat(raw.strip().upper())
+    except ValueError:
+        raise InputError(field, f"{field} must be an ISO 8601 date-time with a time zone "
+                                f"(e.g. 2026-12-01T23:59:00Z)") from None
+    if value.tzinfo is None:
+        if not naive_is_utc:
+            raise InputError(field, f"{field} must include a time zone (e.g. 2026-12-01T23:59:00Z)")
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InputError(field, f"{field} is out of range (years 1 to 9999 in UTC)") from None
+
+
+def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+    stack = [(path, value)]
+    while stack:  # iterative: a deeply nested body must not exhaust the interpreter's stack
+        where, item = stack.pop()
+        yield where, item
+        if isinstance(item, dict):
+            for key, child in item.items():
+                inner = f"{where}.{key}" if where else str(key)
+                yield inner.replace(NUL, "\\u0000"), key
+                stack.append((inner, child))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{i}]", child) for i, child in enumerate(item))
+
+
+def find_nul(value: Any, path: str = "") -> str | None:
+    """The path of the first string (key or value) holding a NUL character in a JSON value
+    ("title", "tags[2]", "" for the value itself), or None when there is none."""
+    for where, item in _walk(value, path):
+        if isinstance(item, str) and NUL in item:
+            return where
+    return None
+

@@ -1,0 +1,92 @@
+"""core.parsing: one set of rules for untrusted input, so bad values are a 400 naming the field."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from core.parsing import MAX_ID, InputError, ascii_int, aware_datetime, find_nul, int_param, json_id, json_int, text
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "１", "+1", "-1", " ", "1_000", "1.0", "", "0x1"])
+def test_only_ascii_digits_are_integers(raw):
+    assert ascii_int(raw) is None
+
+
+def test_the_trap_isdigit_accepts_what_int_refuses_or_misreads():
+    assert "²".isdigit() and "٣".isdigit()
+    with pytest.raises(ValueError):
+        int("²")
+    assert int("٣") == 3
+
+
+def test_ascii_digits_are_read_and_bounded():
+    assert ascii_int("0042") == 42
+    assert int_param("20", "size", 1, 100) == 20
+    assert int_param("", "size", 1, 100, default=20) == 20 and int_param(None, "page", 1, 9, default=1) == 1
+    for raw in ("²", "0", "101", "99999999999999999999"):
+        with pytest.raises(InputError) as caught:
+            int_param(raw, "size", 1, 100)
+        assert caught.value.field == "size" and "1 to 100" in caught.value.message
+
+
+@pytest.mark.parametrize("value", [2**31, 2**63, -1, 0, True, "1", 1.5, None, [1], float("inf"), 1e300])
+def test_ids_fit_the_database_integer(value):
+    with pytest.raises(InputError) as caught:
+        json_id(value, "class_id")
+    assert caught.value.field == "class_id"
+
+
+def test_ids_in_range_and_integral_numbers_are_accepted():
+    assert json_id(1, "class_id") == 1 and json_id(MAX_ID, "class_id") == MAX_ID
+    assert json_id(312.0, "class_id") == 312  # JSON Schema: 312.0 is an integer
+    assert json_int(0, "lessons", 0, 40) == 0
+    with pytest.raises(InputError):
+        json_int(41, "lessons", 0, 40)
+
+
+def test_text_refuses_nul_and_caps_the_length():
+    assert text("  Lista 1 ", "title", required=True, max_length=200) == "Lista 1"
+    assert text(None, "description") == ""
+    for value, message in (("a\x00b", "NUL"), ("", "required"), ("x" * 201, "at most 200"), (5, "text")):
+        with pytest.raises(InputError) as caught:
+            text(value, "title", required=True, max_length=200)
+        assert caught.value.field == "title" and message in caught.value.message
+
+
+def test_find_nul_names_the_path_of_the_first_nul_in_keys_and_values():
+    assert find_nul({"title": "ok", "tags": ["a", {"b": 1}]}) is None
+    assert find_nul({"title": "a\x00"}) == "title"
+    assert find_nul({"x": [{"y": ["ok", "\x00"]}]}) == "x[0].y[1]"
+    assert find_nul({"k\x00": 1}) == "k\\u0000"
+    assert find_nul("\x00") == ""
+
+
+def test_find_nul_walks_deep_values_without_recursion():
+    deep: list = ["\x00"]
+    for _ in range(50_000):
+        deep = [deep]
+    assert find_nul(deep).endswith("[0][0]")
+
+
+def test_date_times_need_a_zone_and_must_fit_in_utc():
+    assert aware_datetime("2026-12-01T23:59:00Z", "due_at") == datetime(2026, 12, 1, 23, 59, tzinfo=UTC)
+    assert aware_datetime("2026-12-01t20:59:00-03:00", "due_at") == datetime(2026, 12, 1, 23, 59, tzinfo=UTC)
+    assert aware_datetime("2026-12-01T23:59", "due_at", naive_is_utc=True) == datetime(2026, 12, 1, 23, 59,
+                                                                                         tzinfo=UTC)
+    for raw, message in (("9999-12-31T23:59:59-14:00", "out of range"), ("0001-01-01T00:00:00+14:00", "out of range"),
+                         ("2026-12-01T23:59", "time zone"), ("tomorrow", "ISO 8601"), (20261201, "ISO 8601"),
+                         ("２０２６-12-01T23:59:00Z", "ISO 8601"), ("2026-12-01T23:59:00\x00Z", "ISO 8601")):
+        with pytest.raises(InputError) as caught:
+            aware_datetime(raw, "due_at")
+        assert caught.value.field == "due_at" and message in caught.value.message, raw
+
+
+def test_pagination_reads_page_and_size_as_ascii_digits():
+    from core.pagination import PageParamError, PageRequest
+
+    assert PageRequest.from_args({"page": "2", "size": "50"}) == PageRequest(2, 50)
+    for args, field in (({"page": "²"}, "page"), ({"size": "²"}, "size"), ({"size": "٣"}, "size")):
+        with pytest.raises(PageParamError) as caught:
+            PageRequest.from_args(args)
+        assert caught.value.field == field
