@@ -69,7 +69,7 @@ def run_message(
         attempt = lifecycle.claim(session, job.id, job_type, claimed_at)
         session.refresh(job)
         if attempt is None:
-            return _not_claimed(services, session, job, claimed_at)
+            return _not_claimed(services, session, job, job_type, claimed_at)
 
         bind(attempt=attempt)
         log.info("job started (attempt %d of %d)", attempt, job_type.max_attempts)
@@ -82,7 +82,15 @@ def run_message(
         return outcome
 
 
-def _not_claimed(services: Services, session: Session, job: Job, now: datetime) -> Outcome:
+def _not_claimed(services: Services, session: Session, job: Job, job_type: JobType, now: datetime) -> Outcome:
+    if lifecycle.give_up_expired(session, job.id, job_type, now):
+        # Its worker died on the last attempt it had (killed, instance gone): recorded as a
+        # failure, which moves its batch or workflow on; send what that enqueued.
+        session.commit()
+        session.refresh(job)
+        outbox.flush(session, services.queue)
+        log.error("job failed: %s", job.error)
+        return Outcome(200, {"outcome": "failed", "error": job.error})
     if job.state in OPEN_STATES and job.next_attempt_at is not None and job.next_attempt_at > now:
         # Delivered before it is due (an early copy, another instance's clock): answering 200
         # deletes this message, so first make sure another one will come when it is due.

@@ -49,12 +49,19 @@ def _end(session: Session, job_id: uuid.UUID, conditions: tuple[Any, ...], state
     return ended
 
 
+def lease_expired_error(attempts: int, gave_up: bool) -> str:
+    error = f"attempt {attempts} stopped reporting (lease expired); the worker was probably killed"
+    return f"gave up after {attempts} attempts: {error}" if gave_up else error
+
+
 def claim(session: Session, job_id: uuid.UUID, job_type: JobType, now: datetime) -> int | None:
     """Take the job for one attempt; return the attempt number, or None if it is not claimable
-    (running under a live lease, finished, or a retry that is not due yet)."""
+    (running under a live lease, finished, a retry that is not due yet, or a run whose lease
+    expired on its last attempt: `give_up_expired` ends that one)."""
     claimable = sa.or_(
         sa.and_(Job.state.in_(OPEN_STATES), sa.or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now)),
-        sa.and_(Job.state == "running", Job.lease_expires_at < now),
+        # A run whose worker died is taken over, but only while the job type allows another attempt.
+        sa.and_(Job.state == "running", Job.lease_expires_at < now, Job.attempts < job_type.max_attempts),
     )
     claimed = _update(
         session,
@@ -70,6 +77,21 @@ def claim(session: Session, job_id: uuid.UUID, job_type: JobType, now: datetime)
     if not claimed:
         return None
     return session.scalar(sa.select(Job.attempts).where(Job.id == job_id))
+
+
+def give_up_expired(session: Session, job_id: uuid.UUID, job_type: JobType, now: datetime) -> bool:
+    """Fail a running job whose lease expired on its last allowed attempt (its worker keeps
+    dying), moving its batch or workflow on like any failure. Does not commit. False if the job
+    is not in that situation (anything else, or another delivery or the reclaim got there first)."""
+    attempts = session.scalar(
+        sa.select(Job.attempts).where(
+            Job.id == job_id, Job.state == "running", Job.lease_expires_at < now, Job.attempts >= job_type.max_attempts
+        )
+    )
+    if attempts is None:
+        return False
+    expired = (Job.state == "running", Job.lease_expires_at < now, Job.attempts == attempts)
+    return _end(session, job_id, expired, "failed", now, error=lease_expired_error(attempts, gave_up=True))
 
 
 def _owned(attempt: int) -> tuple[Any, ...]:
@@ -134,13 +156,15 @@ def reclaim_stalled(session: Session, job_types: dict[str, JobType], now: dateti
     for job_id, type_name, attempts in stalled:
         job_type = job_types.get(type_name)
         expired = (Job.state == "running", Job.lease_expires_at < now, Job.attempts == attempts)
-        error = f"attempt {attempts} stopped reporting (lease expired); the worker was probably killed"
-        if job_type is None or attempts >= job_type.max_attempts:
+        if job_type is None:
+            error = f"{lease_expired_error(attempts, gave_up=False)}; job type {type_name!r} is unknown here"
             changed += _end(session, job_id, expired, "failed", now, error=error)
+        elif attempts >= job_type.max_attempts:
+            changed += _end(session, job_id, expired, "failed", now, error=lease_expired_error(attempts, gave_up=True))
         else:
             changed += _update(
-                session, job_id, *expired,
-                state="retrying", error=error, next_attempt_at=now, published_at=None, lease_expires_at=None,
+                session, job_id, *expired, state="retrying", error=lease_expired_error(attempts, gave_up=False),
+                next_attempt_at=now, published_at=None, lease_expires_at=None,
             )
         session.commit()
     return changed
