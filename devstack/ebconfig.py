@@ -12,6 +12,7 @@ cron.yaml, so a bad file fails here before it fails a deployment.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from typing import Any
 
 import yaml
 from croniter import croniter
+
+log = logging.getLogger("devstack.ebconfig")
 
 SQSD_NAMESPACE = "aws:elasticbeanstalk:sqsd"
 # The list form may omit `namespace`; EB then means environment properties.
@@ -74,6 +77,9 @@ SQSD_OPTIONS: dict[str, _Option] = {
 }
 # The worker environment's saved configuration, applied by `eb create/config --cfg aula-worker`.
 WORKER_SAVED_CONFIG = Path(".elasticbeanstalk", "aula-worker.cfg.yml")
+# Where `eb config save/get` write a downloaded copy; the EB CLI looks there before the committed
+# file of the same name (ebcli/operations/saved_configs.py, `resolve_config_location`).
+EB_CLI_SAVED_CONFIGS = Path(".elasticbeanstalk", "saved_configs")
 # Valid in the namespace but meaningless locally: the local queue URL comes from SQS_QUEUE_URL.
 _IGNORED_SQSD_OPTIONS = {"WorkerQueueURL"}
 
@@ -173,6 +179,13 @@ def with_overrides(settings: SqsdSettings, overrides: Mapping[str, Any], source:
 def load_saved_config_options(root: Path, relative: Path = WORKER_SAVED_CONFIG) -> dict[tuple[str, str], OptionSetting]:
     """`OptionSettings` of an EB CLI saved configuration (none if the file is absent)."""
     path = Path(root, relative)
+    shadow = EB_CLI_SAVED_CONFIGS / relative.name
+    if Path(root, shadow).exists():
+        # The local stack keeps to the committed file; the EB CLI would not (docs/deploy.md).
+        name = relative.name.removesuffix(".cfg.yml")
+        log.warning("%s shadows %s: `eb create --cfg %s` and `eb config <env> --cfg %s` would upload that copy, "
+                    "not the committed file read here. Move your changes into %s and delete the copy.",
+                    shadow.as_posix(), relative.as_posix(), name, name, relative.as_posix())
     if not path.exists():
         return {}
     label = relative.as_posix()

@@ -6,7 +6,7 @@ import pytest
 from core.jobs.sqsd_paths import JOBS_PATH
 from devstack.ebconfig import SQSD_NAMESPACE, load_sqsd_settings
 from tests.deploy import eb_options
-from tests.deploy.files import ROOT, TIERS, environment_properties, saved_config, saved_options
+from tests.deploy.files import ROOT, SAVED_CONFIGS, TIERS, environment_properties, saved_config, saved_options
 from web import create_app as create_web
 
 # Keys of a saved configuration (environment-configuration-savedconfig.md).
@@ -111,3 +111,35 @@ def test_the_worker_daemon_posts_where_the_worker_serves_and_the_local_sqsd_read
     assert (int(options["InactivityTimeout"]), int(options["MaxRetries"])) == (local.inactivity_timeout, local.max_retries)
     # The queue URL is account-specific: set when the environment is created (docs/deploy.md).
     assert "WorkerQueueURL" not in options
+
+
+# The EB CLI's own ignore rules (ebcli/resources/strings.py `git_ignore`). `eb init` appends them
+# to .gitignore unless the first line is already there, so committing them keeps its tree clean.
+EB_CLI_GITIGNORE = ["# Elastic Beanstalk Files", ".elasticbeanstalk/*", "!.elasticbeanstalk/*.cfg.yml",
+                    "!.elasticbeanstalk/*.global.yml"]
+
+
+def _ignored_by_git(path: str) -> bool:
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("needs git and a git checkout")
+    # --no-index: judge the rules themselves, also for files git already tracks.
+    result = subprocess.run([git, "check-ignore", "--no-index", "-q", path], cwd=ROOT, capture_output=True, timeout=30,
+                            check=False)
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode == 0
+
+
+def test_git_never_takes_a_local_saved_configuration_but_keeps_the_committed_ones():
+    # `eb config save/get` write .elasticbeanstalk/saved_configs/NAME.cfg.yml: every setting of
+    # the environment (account ids, environment properties such as DATABASE_URL) and no comments.
+    for tier in TIERS:
+        assert _ignored_by_git(f".elasticbeanstalk/saved_configs/aula-{tier}.cfg.yml")
+        assert not _ignored_by_git(SAVED_CONFIGS[tier].relative_to(ROOT).as_posix())
+    assert _ignored_by_git(".elasticbeanstalk/config.yml")  # eb init's, per developer
+    lines = [line.strip() for line in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()]
+    assert EB_CLI_GITIGNORE[0] in lines, "eb init would append its rules to .gitignore and dirty the tree"
+    assert all(rule in lines for rule in EB_CLI_GITIGNORE)

@@ -13,6 +13,7 @@ from devstack.ebconfig import (
     SqsdSettings,
     load_cron,
     load_option_settings,
+    load_saved_config_options,
     load_sqsd_settings,
     with_overrides,
 )
@@ -166,3 +167,28 @@ def test_cron_errors(tmp_path: Path, text: str, expected: str) -> None:
         load_cron(tmp_path)
     assert str(error.value).startswith("cron.yaml")
     assert expected in str(error.value)
+
+
+def test_the_worker_saved_configuration_is_read_with_its_health_and_deployment_options(tmp_path: Path) -> None:
+    # The committed file also sets enhanced health, batches and rolling updates (eb create --cfg
+    # adds no defaults); only its sqsd options concern the local stack.
+    write(tmp_path, ".elasticbeanstalk/aula-worker.cfg.yml", (REPO_ROOT / ".elasticbeanstalk/aula-worker.cfg.yml")
+          .read_text(encoding="utf-8"))
+    options = load_saved_config_options(tmp_path)
+    assert options[("aws:elasticbeanstalk:healthreporting:system", "SystemType")].value == "enhanced"
+    assert options[("aws:autoscaling:updatepolicy:rollingupdate", "RollingUpdateType")].value == "Health"
+    assert load_sqsd_settings(tmp_path) == load_sqsd_settings(REPO_ROOT)
+
+
+def test_a_local_copy_that_shadows_the_committed_file_is_named_and_not_used(tmp_path: Path, caplog) -> None:
+    # `eb config save/get` write .elasticbeanstalk/saved_configs/aula-worker.cfg.yml, which the EB
+    # CLI then uploads instead of the committed file; the local stack keeps to the committed one.
+    write(tmp_path, ".elasticbeanstalk/aula-worker.cfg.yml",
+          "OptionSettings:\n  aws:elasticbeanstalk:sqsd:\n    MaxRetries: '10'\n")
+    write(tmp_path, ".elasticbeanstalk/saved_configs/aula-worker.cfg.yml",
+          "OptionSettings:\n  aws:elasticbeanstalk:sqsd:\n    MaxRetries: '3'\n")
+    with caplog.at_level("WARNING", logger="devstack.ebconfig"):
+        assert load_sqsd_settings(tmp_path).max_retries == 10
+    (record,) = [r for r in caplog.records if r.name == "devstack.ebconfig"]
+    assert ".elasticbeanstalk/saved_configs/aula-worker.cfg.yml" in record.getMessage()
+    assert "eb config" in record.getMessage()
