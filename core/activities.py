@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.db import utcnow
 from core.jobs.outbox import new_job
+from core.jobs.submit import check_quota
 from core.models import Activity, Job, SchoolClass, User
 
 TITLE_MAX = 200
@@ -24,10 +25,14 @@ def publish_activity(
     title: str,
     description: str = "",
     due_at: datetime | None = None,
+    *,
+    max_in_flight: int | None = None,
 ) -> tuple[Activity, Job]:
     """Add a published activity and its fan-out job (notify and email every enrolled student,
     then tell the teacher how it went). Raises PermissionError if `teacher` does not teach the
-    class and ValueError for a bad title or a naive `due_at`."""
+    class, ValueError for a bad title or a naive `due_at`, and QuotaExceeded when the teacher
+    already has `max_in_flight` requests in progress (a publish stays in flight until its last
+    email is out). Every web endpoint passes the user's cap; None (no cap) is for arranging data."""
     if teacher.id != school_class.teacher_id:
         raise PermissionError(f"user {teacher.id} does not teach class {school_class.id}")
     title = (title or "").strip()
@@ -35,6 +40,8 @@ def publish_activity(
         raise ValueError(f"title must be 1 to {TITLE_MAX} characters")
     if due_at is not None and due_at.tzinfo is None:
         raise ValueError("due_at must be timezone-aware")
+    if max_in_flight is not None:
+        check_quota(session, teacher.id, max_in_flight)
     activity = Activity(
         class_id=school_class.id,
         title=title,

@@ -3,7 +3,8 @@
 Asking is cheap, doing is not. An identical request (same type, owner and payload) that is
 already queued or running returns that job instead of a new one; the partial unique index
 `uq_jobs_open_dedupe` settles two identical requests racing each other. Beyond the user's cap
-on requests in flight the answer is QuotaExceeded (the API's 429).
+on requests in flight the answer is QuotaExceeded (the API's 429). The check is serialised per
+user (`lock_owner`) in the transaction that inserts, so parallel requests cannot all pass it.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.jobs.outbox import dedupe_key, new_job
-from core.models import Job, Workflow
+from core.models import Batch, Job, User, Workflow
 from core.models.jobs import OPEN_STATES
 from core.models.orchestration import UNFINISHED_WORKFLOW_STATES
 
@@ -40,7 +41,10 @@ class Submitted:
 
 def requests_in_flight(session: Session, owner_id: int) -> int:
     """Requests the user made that are not finished: their own top-level jobs (not fan-out
-    children or workflow steps, which they did not ask for one by one) plus running workflows."""
+    children or workflow steps, which they did not ask for one by one), fan-outs whose children
+    are still being sent (a published activity until its last email), and running workflows.
+    A fan-out job and the batch it starts never count together: the batch is committed with
+    the job's success."""
     jobs = session.scalar(
         sa.select(sa.func.count(Job.id)).where(
             Job.owner_id == owner_id,
@@ -55,7 +59,22 @@ def requests_in_flight(session: Session, owner_id: int) -> int:
             Workflow.owner_id == owner_id, Workflow.state.in_(UNFINISHED_WORKFLOW_STATES)
         )
     )
-    return (jobs or 0) + (flows or 0)
+    batches = session.scalar(
+        sa.select(sa.func.count(Batch.id)).where(Batch.owner_id == owner_id, Batch.completed_at.is_(None))
+    )
+    return (jobs or 0) + (flows or 0) + (batches or 0)
+
+
+def lock_owner(session: Session, owner_id: int) -> None:
+    """Serialise one user's requests until the caller's transaction ends, so the in-flight count
+    and the insert that follows it are one step: PostgreSQL locks the user's row (FOR NO KEY
+    UPDATE, which still lets other transactions insert rows that reference the user); SQLite
+    takes its database-wide writer lock with a write that changes nothing."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(User.id).where(User.id == owner_id).with_for_update(key_share=True))
+    else:
+        session.execute(sa.update(User).where(User.id == owner_id).values(role=User.role)
+                        .execution_options(synchronize_session=False))
 
 
 def _open_duplicate(session: Session, key: str) -> Job | None:
@@ -63,14 +82,18 @@ def _open_duplicate(session: Session, key: str) -> Job | None:
 
 
 def check_quota(session: Session, owner_id: int, limit: int) -> None:
+    """Raise QuotaExceeded at the cap. Holds the user's lock until the caller commits or rolls back."""
+    lock_owner(session, owner_id)
     if requests_in_flight(session, owner_id) >= limit:
         raise QuotaExceeded(limit)
 
 
 def submit(session: Session, job_type: str, payload: dict[str, Any], owner_id: int, limit: int) -> Submitted:
     """Return the open identical job, or create, commit and return a new one."""
+    lock_owner(session, owner_id)
     existing = _open_duplicate(session, dedupe_key(job_type, owner_id, payload))
     if existing is not None:
+        session.rollback()  # nothing to write: let go of the user's lock
         return Submitted(existing, created=False)
     check_quota(session, owner_id, limit)
     job = new_job(session, job_type, payload, owner_id, coalesce=True)

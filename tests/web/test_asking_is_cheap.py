@@ -96,3 +96,124 @@ def test_the_cap_is_per_user(client, db, teacher):
     own_class, _ = factories.school_class(db, colleague, students=1)
     db.commit()
     assert _ask(client, factories.login(client, colleague), own_class.id).status_code == 202
+
+
+# -- every endpoint that creates work goes through the cap -------------------------------------
+
+def _fill_the_cap(db, person, classes) -> None:
+    """Five report jobs in flight for `person` (the default cap)."""
+    from core.jobs.outbox import new_job
+
+    for group in classes[:5]:
+        new_job(db, "report", {**REPORT, "class_id": group.id}, owner_id=person.id)
+    db.commit()
+
+
+def _page_post(client, path: str, data: dict):
+    from tests.web.pages.helpers import csrf_token
+
+    return client.post(path, data={**data, "csrf_token": csrf_token(client, "/jobs")})
+
+
+CREATING = {
+    "api report": lambda c, h, cls: c.post("/api/reports", json={**REPORT, "class_id": cls.id}, headers=h),
+    "api publish": lambda c, h, cls: c.post(f"/api/classes/{cls.id}/activities", json={"title": "Lista"}, headers=h),
+    "api seed": lambda c, h, cls: c.post("/api/admin/seeds", headers=h, json={
+        "name": "Nova", "slug": "nova-cap", "students": 5, "initial_password": "a-long-secret-1"}),
+    "page report": lambda c, h, cls: _page_post(c, f"/teacher/classes/{cls.id}/reports", REPORT),
+    "page publish": lambda c, h, cls: _page_post(c, f"/teacher/classes/{cls.id}/activities/new",
+                                                 {"title": "Lista", "description": "", "due_at": ""}),
+    "page seed": lambda c, h, cls: _page_post(c, "/admin/seeds", {
+        "name": "Nova", "slug": "nova-cap", "students": "5", "initial_password": "a-long-secret-1"}),
+}
+
+
+@pytest.mark.parametrize("endpoint", sorted(CREATING))
+def test_every_endpoint_that_creates_work_answers_429_at_the_cap(client, db, teacher, endpoint):
+    from core.models import Activity, Workflow
+    from tests.web.pages.helpers import page_login
+
+    person, classes = teacher
+    if "seed" in endpoint:
+        person = factories.user(db, person.institution, "admin")
+        db.commit()
+    _fill_the_cap(db, person, classes)
+    headers = factories.login(client, person)
+    if endpoint.startswith("page"):
+        page_login(client, person)
+    before = (db.scalar(sa.select(sa.func.count(Job.id))), db.scalar(sa.select(sa.func.count(Activity.id))),
+              db.scalar(sa.select(sa.func.count(Workflow.id))))
+    refused = CREATING[endpoint](client, headers, classes[6])
+    assert refused.status_code == 429, refused.get_data(as_text=True)
+    assert int(refused.headers["Retry-After"]) > 0
+    db.rollback()
+    after = (db.scalar(sa.select(sa.func.count(Job.id))), db.scalar(sa.select(sa.func.count(Activity.id))),
+             db.scalar(sa.select(sa.func.count(Workflow.id))))
+    assert after == before, "a refused request creates nothing"
+
+
+def test_a_publish_stays_in_flight_until_its_last_email_is_out(client, db, teacher, worker_client, sqs, aws):
+    """The fan-out job ends at once; its emails are what costs. The batch counts until it completes."""
+    from core.jobs.outbox import envelope_for
+    from core.models import Batch
+    from tests.sqsd import deliver
+
+    person, classes = teacher
+    headers = factories.login(client, person)
+    for group in classes[:5]:
+        assert client.post(f"/api/classes/{group.id}/activities", json={"title": "L"}, headers=headers).status_code == 202
+    # Run only the five fan-out jobs: their batches of emails are now open, and still count.
+    for job in db.scalars(sa.select(Job).where(Job.type == "activity_fanout")).all():
+        assert deliver(worker_client, envelope_for(job).to_json()).status_code == 200
+    db.expire_all()
+    assert set(db.scalars(sa.select(Job.state).where(Job.type == "activity_fanout"))) == {"succeeded"}
+    assert db.scalar(sa.select(sa.func.count(Batch.id)).where(Batch.completed_at.is_(None))) == 5
+    db.rollback()
+    refused = client.post(f"/api/classes/{classes[5].id}/activities", json={"title": "L"}, headers=headers)
+    assert refused.status_code == 429
+
+
+# -- the cap holds exactly under parallel requests ---------------------------------------------
+
+def _parallel(web_app, calls) -> list[int]:
+    barrier = threading.Barrier(len(calls))
+    codes: list[int] = []
+    lock = threading.Lock()
+
+    def run(call) -> None:
+        client = web_app.test_client()
+        barrier.wait(timeout=30)
+        code = call(client).status_code
+        with lock:
+            codes.append(code)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return sorted(codes)
+
+
+def test_parallel_distinct_reports_cannot_race_past_the_cap(web_app, db, teacher):
+    person, classes = teacher
+    extra = [factories.school_class(db, person, students=1)[0] for _ in range(1)]
+    db.commit()
+    headers = factories.login(web_app.test_client(), person)
+    calls = [lambda c, g=g: _ask(c, headers, g.id) for g in (classes + extra)[:8]]
+    assert _parallel(web_app, calls) == [202] * 5 + [429] * 3
+    assert db.scalar(sa.select(sa.func.count(Job.id))) == 5
+
+
+def test_parallel_seeds_cannot_race_past_the_cap(web_app, db, teacher):
+    from core.models import Workflow
+
+    person, _classes = teacher
+    admin = factories.user(db, person.institution, "admin")
+    db.commit()
+    headers = factories.login(web_app.test_client(), admin)
+    calls = [lambda c, n=n: c.post("/api/admin/seeds", headers=headers, json={
+        "name": f"Nova {n}", "slug": f"nova-{n}", "students": 5, "initial_password": "a-long-secret-1"})
+        for n in range(10)]
+    assert _parallel(web_app, calls) == [202] * 5 + [429] * 5
+    assert db.scalar(sa.select(sa.func.count(Workflow.id))) == 5

@@ -9,7 +9,8 @@ from core.access import visible_class
 from core.activities import publish_activity
 from core.app import json_error, services, session
 from core.jobs.outbox import flush
-from web.api.guard import current_user, json_body, login_required
+from core.jobs.submit import QuotaExceeded
+from web.api.guard import current_user, json_body, login_required, quota_response
 from web.api.jobs import job_json
 from web.api.polling import polled
 
@@ -45,11 +46,15 @@ def publish(class_id: int):
         if due_at.tzinfo is None:
             return json_error(400, "due_at must include a time zone (e.g. 2026-12-01T23:59:00Z)", field="due_at")
     try:
-        activity, job = publish_activity(db, school_class, user, title, description, due_at)
+        activity, job = publish_activity(db, school_class, user, title, description, due_at,
+                                         max_in_flight=services().settings.max_jobs_in_flight)
     except PermissionError:
         return json_error(403, "only the class's teacher can publish its activities")
     except ValueError as exc:
         return json_error(400, str(exc), field="title")
+    except QuotaExceeded as exc:
+        db.rollback()
+        return quota_response(exc)
     db.commit()
     flush(db, services().queue)
     body = {

@@ -29,6 +29,7 @@ def start_institution_seed():
     try:
         workflow = start_seed_for(db, user, body, password, services().settings.max_jobs_in_flight)
     except SeedRequestError as exc:
+        db.rollback()  # let go of the user's request lock (core/jobs/submit.lock_owner)
         extra = {"field": exc.field} if exc.field else {"limit": exc.limit}
         response, status = json_error(exc.status, exc.message, **extra)
         if exc.retry_after is not None:

@@ -8,6 +8,7 @@ from flask import g, request
 
 from core.app import json_error, session
 from core.auth import login_for_token
+from core.jobs.submit import QuotaExceeded
 from core.logs import bind
 from core.models import User
 from web.sessions import csrf, session_login_id, session_user
@@ -56,6 +57,13 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def quota_response(exc: QuotaExceeded):
+    """The 429 of every endpoint that creates work, beyond the user's cap on requests in flight."""
+    response, status = json_error(429, str(exc), limit=exc.limit)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response, status
 
 
 def json_body() -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ from core.jobs.outbox import flush
 from core.jobs.submit import QuotaExceeded, submit
 from core.access import visible_class
 from core.reports import REPORT_FORMATS, REPORT_KINDS
-from web.api.guard import current_user, json_body, login_required
+from web.api.guard import current_user, json_body, login_required, quota_response
 from web.api.jobs import job_json
 
 bp = Blueprint("reports", __name__)
@@ -41,9 +41,8 @@ def request_report():
         submitted = submit(db, "report", {"kind": kind, "class_id": class_id, "format": fmt}, user.id,
                            services().settings.max_jobs_in_flight)
     except QuotaExceeded as exc:
-        response, status = json_error(429, str(exc), limit=exc.limit)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response, status
+        db.rollback()
+        return quota_response(exc)
     flush(db, services().queue)
     response = jsonify({"job": job_json(submitted.job)})
     # The same request already in progress: here is that job, not a second one.

@@ -50,10 +50,12 @@ def admin_start_seed():
         workflow = start_institution_seed(db, g.user, raw, request.form.get("initial_password", ""),
                                           services().settings.max_jobs_in_flight)
     except SeedRequestError as exc:
+        db.rollback()  # let go of the user's request lock (core/jobs/submit.lock_owner)
         errors = {exc.field: exc.message} if exc.field else {}
         shown = exc.status == 400 and exc.field in (*FORM_FIELDS, "initial_password")
         message = "Check the highlighted field." if shown else exc.message
-        return _render_home(form, errors, message, exc.status)
+        page, status = _render_home(form, errors, message, exc.status)
+        return page, status, ({"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {})
     db.commit()
     flush(db, services().queue)
     return redirect(url_for("pages.admin_workflow", workflow_id=str(workflow.id)), code=303)

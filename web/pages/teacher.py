@@ -134,7 +134,13 @@ def publish_activity_page(class_id: int):
     except ValueError:
         return again("The due date must be a date and time, like 2026-12-01 23:59 (UTC).")
     db = session()
-    activity, _job = publish_activity(db, school_class, g.user, title, form["description"], due_at)
+    try:
+        activity, _job = publish_activity(db, school_class, g.user, title, form["description"], due_at,
+                                          max_in_flight=services().settings.max_jobs_in_flight)
+    except QuotaExceeded as exc:
+        db.rollback()
+        page, _status = again(str(exc))
+        return page, 429, {"Retry-After": str(exc.retry_after)}
     db.commit()
     flush(db, services().queue)
     return redirect(url_for("pages.teacher_activity", activity_id=activity.id), code=303)
