@@ -164,6 +164,27 @@ def test_activity_progress_stops_when_the_fan_out_failed(client, db, school):
     assert response.get_json()["finished"] is True and "Retry-After" not in response.headers
 
 
+def test_an_activity_added_without_a_fan_out_says_so_and_is_not_polled(client, db, school):
+    """The demo data's activities: no fan-out job, no batch. Nothing is coming; say so."""
+    from datetime import UTC, datetime
+
+    activity = Activity(class_id=school["small"].id, title="Demo", description="", published_at=datetime.now(UTC))
+    db.add(activity)
+    db.commit()
+    response = client.get(f"/api/activities/{activity.id}", headers=factories.login(client, school["teacher"]))
+    body = response.get_json()
+    assert response.status_code == 200 and "Retry-After" not in response.headers
+    assert body["finished"] is True and body["job"] is None and body["batch"] is None
+    assert body["status"].startswith("No notifications were sent")
+
+    from tests.web.pages.helpers import page_login
+
+    page_login(client, school["teacher"])
+    html = client.get(f"/teacher/activities/{activity.id}").get_data(as_text=True)
+    assert 'data-finished="true"' in html and "No notifications were sent" in html
+    assert "Waiting for the worker" not in html
+
+
 def test_my_jobs_lists_own_top_level_jobs_paginated_and_filtered(client, db, school):
     teacher = school["teacher"]
     for n in range(25):

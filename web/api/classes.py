@@ -112,19 +112,33 @@ def activity_progress(db: Session, activity: Activity, teacher_id: int) -> tuple
     batch = activity_batch(db, activity)
     summary = activity_summary(db, activity, teacher_id)
     job = fanout_job(db, activity, teacher_id)
-    finished = batch is not None and batch.completed_at is not None and summary is not None
-    # A fan-out that failed or was cancelled before starting its batch will never send anything.
-    if batch is None and job is not None and job.state in ("failed", "cancelled"):
-        finished = True
+    finished, status = _delivery(job, batch, summary)
     body = {
         "activity": activity_json(activity),
         "students": student_count(db, activity.school_class),
         "job": job_json(job) if job is not None else None,
         "batch": batch_json(batch) if batch is not None else None,
         "summary": summary.title if summary is not None else None,
+        "status": status,
         "finished": finished,
     }
     return body, finished
+
+
+def _delivery(job: Job | None, batch: Batch | None, summary: Notification | None) -> tuple[bool, str]:
+    """Whether the activity's notifications will still change, and what to tell the teacher.
+    Said once here for the page and its polling script alike."""
+    if summary is not None:
+        return True, "Done."
+    if batch is not None:
+        return False, "All emails handled; writing the summary…" if batch.completed_at else "Sending emails…"
+    if job is None:
+        # Added without a fan-out (the demo data, an import): nothing was or will be sent.
+        return True, "No notifications were sent for this activity: it was added without notifying students."
+    if job.state in ("failed", "cancelled"):
+        # Failed or cancelled before starting its batch: it will never send anything.
+        return True, f"The notification job {job.state}" + (f": {job.error}." if job.error else ".")
+    return False, "Waiting for the worker to start…"
 
 
 # ---- JSON shapes ----

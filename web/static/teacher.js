@@ -24,13 +24,7 @@
         bar.value = total ? done : (batch && batch.completed_at ? 1 : 0);
         bar.textContent = done + " of " + total;
       }
-      if (status) {
-        if (body.summary) status.textContent = "Done.";
-        else if (!batch && body.job && (body.job.state === "failed" || body.job.state === "cancelled"))
-          status.textContent = "The notification job " + body.job.state + (body.job.error ? ": " + body.job.error : "") + ".";
-        else if (batch && batch.completed_at) status.textContent = "All emails handled; writing the summary…";
-        else if (batch) status.textContent = "Sending emails…";
-      }
+      if (status) status.textContent = body.status;
       const summary = root.querySelector("[data-summary]");
       if (summary && body.summary) {
         summary.textContent = body.summary;
