@@ -172,6 +172,21 @@ def _seed(session, services, params: dict, args: argparse.Namespace) -> int:
     if open_seed_workflows(session, slug):
         print(f"a seed of {slug!r} is already running", file=sys.stderr)
         return 1
+    import os
+
+    from core.auth import hash_password
+
+    password = os.environ.get("SEED_INITIAL_PASSWORD", "")
+    if password:
+        if len(password) < 10:
+            print("SEED_INITIAL_PASSWORD must be at least 10 characters", file=sys.stderr)
+            return 2
+        params = {**params, "password_hash": hash_password(password)}
+    elif services.settings.session_cookie_secure:
+        # The demo passwords are public (README); only the plain-http local stack may use them.
+        print("set SEED_INITIAL_PASSWORD: outside the local stack seeded accounts never get the public demo "
+              "passwords", file=sys.stderr)
+        return 2
     workflow = start_seed(session, params)
     session.commit()
     if not args.no_send:

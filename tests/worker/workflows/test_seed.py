@@ -298,12 +298,23 @@ def test_the_cli_starts_a_seed_of_any_size(database_url, aws, db, run_until_fini
     for key, value in {"APP_ROLE": "web", "SECRET_KEY": "test-secret-key-0123456789abcdefghij", "DATABASE_URL": database_url,
                        "AWS_REGION": "us-east-1", **aws}.items():
         monkeypatch.setenv(key, value)
-    assert cli(["seed", "--slug", "big", "--name", "Big School", "--students", "45", "--lessons-per-class", "2"]) == 0
+    args = ["seed", "--slug", "big", "--name", "Big School", "--students", "45", "--lessons-per-class", "2"]
+    # Outside the local stack the public demo passwords are never given out.
+    assert cli(args) == 2 and "SEED_INITIAL_PASSWORD" in capsys.readouterr().err
+    assert db.scalar(sa.select(sa.func.count(Workflow.id))) == 0
+    monkeypatch.setenv("SEED_INITIAL_PASSWORD", "an-operator-secret")
+    assert cli(args) == 0
     workflow = db.scalars(sa.select(Workflow)).one()
     assert workflow.params["students"] == 45 and workflow.params["lessons_per_class"] == 2
     assert run_until_finished(workflow).state == "succeeded"
     assert counts(db, "big") == expected_counts(students=45, lessons_per_class=2)
     assert str(workflow.id) in capsys.readouterr().out
+    from werkzeug.security import check_password_hash
+
+    for email in ("admin@big.aula.local", "teacher@big.aula.local", "student01@big.aula.local"):
+        stored = db.scalar(sa.select(User.password_hash).where(User.email == email))
+        assert stored and check_password_hash(stored, "an-operator-secret"), email
+    db.rollback()
 
     assert cli(["seed", "--slug", "big", "--name", "Again"]) == 1
     assert "already exists" in capsys.readouterr().err
