@@ -130,7 +130,9 @@ def test_make_run_serves_healthz_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
         "AULA_WORKER_PORT": str(free_port()),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'aula.sqlite3'}",
         "GUNICORN_WORKERS": "1",
+        "AULA_UP_FILE": str(tmp_path / "aula-up.txt"),
     }
+    (tmp_path / "aula-up.txt").write_text("left by an earlier run\n")
     log = open(tmp_path / "run.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "devstack.run"], cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
@@ -142,6 +144,11 @@ def test_make_run_serves_healthz_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
         while b"Aula is up" not in (tmp_path / "run.log").read_bytes():
             assert time.monotonic() < deadline, "no ready banner"
             time.sleep(0.2)
+        # The banner is kept for `python -m devstack.run info`, which finds the stack answering.
+        info = subprocess.run([sys.executable, "-m", "devstack.run", "info"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=30)
+        assert info.returncode == 0 and "Aula is up" in info.stdout and "teacher@aula.local" in info.stdout
+        assert "earlier run" not in info.stdout and "does not answer" not in info.stdout
         os.kill(process.pid, signal.SIGINT)
         assert process.wait(timeout=30) == 0
         with pytest.raises(requests.ConnectionError):
