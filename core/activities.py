@@ -16,6 +16,7 @@ from core.jobs.submit import check_quota
 from core.models import Activity, Job, SchoolClass, User
 
 TITLE_MAX = 200
+DESCRIPTION_MAX = 20_000  # characters
 
 
 def publish_activity(

@@ -9,16 +9,49 @@ from flask import Flask, Response, g, jsonify, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from core import aws
 from core.db import Database
 from core.jobs.queue import SqsQueue
 from core.mail import Mailer
 from core.logs import bind, configure_logging, start_context
+from core.parsing import MAX_ID
 from core.settings import Settings
 from core.storage import S3Storage
 
 log = logging.getLogger(__name__)
+
+# Request bodies larger than this answer 413 (nginx allows more, so the app answers it, in JSON
+# or HTML): the largest legitimate body is an activity (a 20,000-character description).
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def _up_to(limit: int) -> str:
+    """A regular expression for the decimal numbers 1 to `limit` (no sign, no leading zero)."""
+    digits = str(limit)
+    options = [f"[1-9][0-9]{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    for i, digit in enumerate(map(int, digits)):
+        low = 1 if i == 0 else 0
+        if digit > low:
+            options.append(f"{digits[:i]}[{low}-{digit - 1}][0-9]{{{len(digits) - i - 1}}}")
+    options.append(digits)
+    return "(?:" + "|".join(options) + ")"
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every route is a database id: ASCII digits only, 1 to 2^31-1. Anything
+    else matches no route (404), instead of reaching PostgreSQL as an integer it cannot hold
+    (DataError, a 500). Werkzeug's own converter takes any Unicode digit, and a value it
+    refuses after matching can turn into a 405 from a route of another method; so the range
+    is in the pattern itself."""
+
+    regex = _up_to(MAX_ID)
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 class Services:
@@ -49,13 +82,25 @@ def json_error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
     return jsonify({"error": message, **extra}), status
 
 
+def http_error_headers(exc: HTTPException) -> list[tuple[str, str]]:
+    """The headers an HTTP error must keep whatever the body (e.g. `Allow` on a 405)."""
+    return [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
+
+
+def json_http_error(exc: HTTPException) -> tuple[Response, int]:
+    response, status = json_error(exc.code or 500, exc.description or exc.name)
+    response.headers.extend(http_error_headers(exc))
+    return response, status
+
+
 def create_base_app(role: str, settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     if settings.role != role:
         raise RuntimeError(f"APP_ROLE is {settings.role!r} but the {role} app was asked for")
     configure_logging(role, settings.log_level)
     app = Flask(role)
-    app.config.update(SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
+    app.url_map.converters["int"] = IdConverter  # before any route is added
+    app.config.update(SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.extensions["aula"] = Services(settings)
 
     @app.before_request
@@ -87,7 +132,7 @@ def create_base_app(role: str, settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
-        return json_error(exc.code or 500, exc.description or exc.name)
+        return json_http_error(exc)
 
     @app.errorhandler(OperationalError)
     def _database_down(exc: OperationalError) -> tuple[Response, int]:
@@ -102,4 +147,4 @@ def create_base_app(role: str, settings: Settings | None = None) -> Flask:
     return app
 
 
-__all__ = ["bind", "create_base_app", "json_error", "services", "session"]
+__all__ = ["bind", "create_base_app", "json_error", "json_http_error", "services", "session"]

@@ -86,9 +86,10 @@ def text(value: Any, field: str, *, required: bool = False, max_length: int | No
     return value
 
 
-def aware_datetime(raw: Any, field: str, *, naive_is_utc: bool = False) -> datetime:
-    """An ISO 8601 date-time, as a timezone-aware UTC datetime. Without a time zone it is an
-    error, unless `naive_is_utc` (the pages' <input type="datetime-local">, read as UTC)."""
+def aware_datetime(raw: Any, field: str, *, local_utc: bool = False) -> datetime:
+    """An ISO 8601 date-time with a time zone, as a timezone-aware UTC datetime. With
+    `local_utc` it is the value of an <input type="datetime-local"> instead: no time zone,
+    read as UTC."""
     if not isinstance(raw, str):
         raise InputError(field, f"{field} must be an ISO 8601 date-time with a time zone")
     if NUL in raw or not raw.isascii():
@@ -99,10 +100,12 @@ def aware_datetime(raw: Any, field: str, *, naive_is_utc: bool = False) -> datet
     except ValueError:
         raise InputError(field, f"{field} must be an ISO 8601 date-time with a time zone "
                                 f"(e.g. 2026-12-01T23:59:00Z)") from None
-    if value.tzinfo is None:
-        if not naive_is_utc:
-            raise InputError(field, f"{field} must include a time zone (e.g. 2026-12-01T23:59:00Z)")
+    if local_utc:
+        if value.tzinfo is not None:
+            raise InputError(field, f"{field} must be a date and time without a time zone (it is read as UTC)")
         value = value.replace(tzinfo=UTC)
+    elif value.tzinfo is None:
+        raise InputError(field, f"{field} must include a time zone (e.g. 2026-12-01T23:59:00Z)")
     try:
         return value.astimezone(UTC)
     except OverflowError:

@@ -23,6 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.parsing import InputError, json_int
+
 WORKFLOW = "seed_institution"
 
 ADMIN_PASSWORD = "aula-admin"
@@ -109,9 +111,10 @@ def seed_params(raw: Any) -> dict[str, Any]:
         if value is None:
             value = default
         low, high = LIMITS[field]
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise SeedParamsError(field, f"must be an integer from {low} to {high}")
-        return value
+        try:
+            return json_int(value, field, low, high)  # 30.0 is 30, as JSON Schema says
+        except InputError:
+            raise SeedParamsError(field, f"must be an integer from {low} to {high}") from None
 
     students = integer("students", DEFAULTS["students"])
     params = {

@@ -9,6 +9,7 @@ from core.jobs.sqsd_paths import SQSD_PREFIX
 from core.settings import Settings
 from web import pages
 from web.api import activities, admin, auth, classes, jobs, my_jobs, notifications, openapi, reports, workflows
+from web.hardening import init_hardening
 from web.sessions import csrf, init_sessions
 
 API_BLUEPRINTS = (activities, admin, auth, classes, jobs, my_jobs, notifications, openapi, reports, workflows)
@@ -16,6 +17,7 @@ API_BLUEPRINTS = (activities, admin, auth, classes, jobs, my_jobs, notifications
 
 def create_app(settings: Settings | None = None) -> Flask:
     app = create_base_app("web", settings)
+    init_hardening(app)  # input checks, security headers, HTML error pages for the pages
     trusted = app.extensions["aula"].settings.trusted_proxies
     if trusted:
         # The client's address (login throttling, logs) is the one the load balancer saw, not

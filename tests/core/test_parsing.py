@@ -72,7 +72,8 @@ def test_find_nul_walks_deep_values_without_recursion():
 def test_date_times_need_a_zone_and_must_fit_in_utc():
     assert aware_datetime("2026-12-01T23:59:00Z", "due_at") == datetime(2026, 12, 1, 23, 59, tzinfo=UTC)
     assert aware_datetime("2026-12-01t20:59:00-03:00", "due_at") == datetime(2026, 12, 1, 23, 59, tzinfo=UTC)
-    assert aware_datetime("2026-12-01T23:59", "due_at", naive_is_utc=True) == datetime(2026, 12, 1, 23, 59,
+    assert aware_datetime("9999-12-31T23:59:59Z", "due_at") == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert aware_datetime("2026-12-01T23:59", "due_at", local_utc=True) == datetime(2026, 12, 1, 23, 59,
                                                                                          tzinfo=UTC)
     for raw, message in (("9999-12-31T23:59:59-14:00", "out of range"), ("0001-01-01T00:00:00+14:00", "out of range"),
                          ("2026-12-01T23:59", "time zone"), ("tomorrow", "ISO 8601"), (20261201, "ISO 8601"),
@@ -80,6 +81,8 @@ def test_date_times_need_a_zone_and_must_fit_in_utc():
         with pytest.raises(InputError) as caught:
             aware_datetime(raw, "due_at")
         assert caught.value.field == "due_at" and message in caught.value.message, raw
+    with pytest.raises(InputError):
+        aware_datetime("2026-12-01T10:00+02:00", "due_at", local_utc=True)
 
 
 def test_pagination_reads_page_and_size_as_ascii_digits():
@@ -90,3 +93,27 @@ def test_pagination_reads_page_and_size_as_ascii_digits():
         with pytest.raises(PageParamError) as caught:
             PageRequest.from_args(args)
         assert caught.value.field == field
+
+
+def test_route_ids_match_exactly_1_to_2_31_minus_1():
+    import random
+    import re
+
+    from core.app import _up_to
+
+    pattern = re.compile(_up_to(MAX_ID))
+    samples = [*range(1200), MAX_ID - 1, MAX_ID, MAX_ID + 1, 10**9, 10**10 - 1, 2**63]
+    rng = random.Random(7)
+    samples += [rng.randrange(0, 2**34) for _ in range(5000)]
+    for n in samples:
+        assert bool(pattern.fullmatch(str(n))) == (1 <= n <= MAX_ID), n
+    for text_ in ("007", "٣", "+1", "1 ", ""):
+        assert not pattern.fullmatch(text_)
+
+
+def test_seed_sizes_take_integral_numbers_as_json_schema_does():
+    from core.seeding import seed_params
+
+    params = seed_params({"name": "X", "slug": "x", "students": 10.0, "lessons_per_class": 2.0})
+    assert (params["students"], params["lessons_per_class"]) == (10, 2)
+    assert type(params["students"]) is int

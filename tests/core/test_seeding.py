@@ -32,7 +32,7 @@ def test_defaults_are_filled_in():
     ({"name": "X", "slug": "x", "students": 20_001}, "students"),
     ({"name": "X", "slug": "x", "students": "100"}, "students"),
     ({"name": "X", "slug": "x", "students": True}, "students"),
-    ({"name": "X", "slug": "x", "students": 10.0}, "students"),
+    ({"name": "X", "slug": "x", "students": 10.5}, "students"),  # 10.0 is 10 (JSON Schema integer)
     ({"name": "X", "slug": "x", "teachers": 0}, "teachers"),
     ({"name": "X", "slug": "x", "class_size": 1}, "class_size"),
     ({"name": "X", "slug": "x", "lessons_per_class": -1}, "lessons_per_class"),

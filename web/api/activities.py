@@ -6,10 +6,11 @@ from datetime import datetime
 from flask import Blueprint
 
 from core.access import visible_class
-from core.activities import publish_activity
+from core.activities import DESCRIPTION_MAX, TITLE_MAX, publish_activity
 from core.app import json_error, services, session
 from core.jobs.outbox import flush
 from core.jobs.submit import QuotaExceeded
+from core.parsing import InputError, aware_datetime, text
 from web.api.guard import current_user, json_body, login_required, quota_response
 from web.api.jobs import job_json
 from web.api.polling import polled
@@ -32,19 +33,13 @@ def publish(class_id: int):
     school_class = visible_class(db, user, class_id)
     if school_class is None:
         return json_error(404, f"class {class_id} not found")
-    title, description, due = body.get("title"), body.get("description", ""), body.get("due_at")
-    if not isinstance(title, str):
-        return json_error(400, "title is required", field="title")
-    if not isinstance(description, str):
-        return json_error(400, "description must be text", field="description")
-    due_at = None
-    if due is not None:
-        try:
-            due_at = datetime.fromisoformat(str(due).replace("Z", "+00:00"))
-        except ValueError:
-            return json_error(400, "due_at must be an ISO 8601 date-time with a time zone", field="due_at")
-        if due_at.tzinfo is None:
-            return json_error(400, "due_at must include a time zone (e.g. 2026-12-01T23:59:00Z)", field="due_at")
+    try:
+        title = text(body.get("title"), "title", required=True, max_length=TITLE_MAX)
+        description = text(body.get("description"), "description", max_length=DESCRIPTION_MAX, strip=False)
+        due = body.get("due_at")
+        due_at = None if due is None else aware_datetime(due, "due_at")
+    except InputError as exc:
+        return json_error(400, exc.message, field=exc.field)
     try:
         activity, job = publish_activity(db, school_class, user, title, description, due_at,
                                          max_in_flight=services().settings.max_jobs_in_flight)

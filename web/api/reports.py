@@ -6,6 +6,7 @@ from core.app import json_error, services, session
 from core.jobs.outbox import flush
 from core.jobs.submit import QuotaExceeded, submit
 from core.access import visible_class
+from core.parsing import InputError, json_id
 from core.reports import REPORT_FORMATS, REPORT_KINDS
 from web.api.guard import current_user, json_body, login_required, quota_response
 from web.api.jobs import job_json
@@ -22,8 +23,10 @@ def request_report():
     kind, class_id, fmt = body.get("kind"), body.get("class_id"), body.get("format", "csv")
     if kind not in REPORT_KINDS:
         return json_error(400, f"kind must be one of {', '.join(REPORT_KINDS)}", field="kind")
-    if not isinstance(class_id, int) or isinstance(class_id, bool) or class_id < 1:
-        return json_error(400, "class_id must be a positive integer", field="class_id")
+    try:
+        class_id = json_id(class_id, "class_id")
+    except InputError as exc:
+        return json_error(400, exc.message, field=exc.field)
     if fmt not in REPORT_FORMATS:
         return json_error(400, f"format must be one of {', '.join(REPORT_FORMATS)}", field="format")
 

@@ -12,6 +12,7 @@ from core.jobs.outbox import flush
 from core.jobs.workflows import workflow_json
 from core.models.orchestration import UNFINISHED_WORKFLOW_STATES
 from core.pagination import PageParamError, PageRequest, paginate
+from core.parsing import ascii_int
 from web.pages.blueprint import bp
 from web.seeding_form import MIN_PASSWORD, SeedRequestError, institution_workflows, start_institution_seed
 from web.sessions import page_login_required
@@ -41,10 +42,11 @@ def admin_start_seed():
     form = {name: request.form.get(name, "").strip() for name in FORM_FIELDS}
     raw: dict[str, Any] = {"name": form["name"], "slug": form["slug"]}
     if form["students"]:
-        if not form["students"].isdigit():
+        students = ascii_int(form["students"])  # "²".isdigit() is true, and int("²") a ValueError
+        if students is None:
             return _render_home(form, {"students": "students: must be a whole number"},
                                 "Check the highlighted field.", 400)
-        raw["students"] = int(form["students"])
+        raw["students"] = students
     db = session()
     try:
         workflow = start_institution_seed(db, g.user, raw, request.form.get("initial_password", ""),

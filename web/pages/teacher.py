@@ -3,17 +3,18 @@ and following its notification batch live. Each has a JSON twin in web/api/class
 job pages (every role) are in web/pages/jobs.py."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import g, redirect, render_template, request, url_for
 
 from core.access import class_students, visible_activities, visible_class
-from core.activities import TITLE_MAX, publish_activity
+from core.activities import DESCRIPTION_MAX, TITLE_MAX, publish_activity
 from core.app import services, session
 from core.jobs.outbox import flush
 from core.jobs.submit import QuotaExceeded, submit
 from core.models import SchoolClass
 from core.pagination import PageParamError, PageRequest, paginate
+from core.parsing import InputError, aware_datetime
 from core.reports import REPORT_FORMATS, REPORT_KINDS
 from web.api.classes import SEARCH_MAX, activity_progress, classes_with_counts, student_count, taught_activity
 from web.pages import jobs  # noqa: F401  (attaches /jobs pages to the blueprint)
@@ -101,13 +102,9 @@ def request_report(class_id: int):
 
 
 def _parse_due(raw: str) -> datetime | None:
-    """An <input type="datetime-local"> value ("2026-12-01T23:59"), read as UTC."""
-    if not raw:
-        return None
-    value = datetime.fromisoformat(raw)  # ValueError for anything else
-    if value.tzinfo is not None:
-        raise ValueError("no time zone expected")
-    return value.replace(tzinfo=UTC)
+    """An <input type="datetime-local"> value ("2026-12-01T23:59"), read as UTC (InputError
+    for anything else, core.parsing's one date-time rule)."""
+    return aware_datetime(raw, "due_at", local_utc=True) if raw else None
 
 
 @bp.route("/teacher/classes/<int:class_id>/activities/new", methods=["GET", "POST"])
@@ -119,19 +116,22 @@ def publish_activity_page(class_id: int):
     form = {"title": "", "description": "", "due_at": ""}
     if request.method == "GET":
         return render_template("teacher/publish.html", title="Publish an activity", school_class=school_class,
-                               form=form, error=None, title_max=TITLE_MAX)
+                               form=form, error=None, title_max=TITLE_MAX, description_max=DESCRIPTION_MAX)
     form = {key: request.form.get(key, "") for key in form}
 
     def again(message: str):
         return render_template("teacher/publish.html", title="Publish an activity", school_class=school_class,
-                               form=form, error=message, title_max=TITLE_MAX), 400
+                               form=form, error=message, title_max=TITLE_MAX,
+                               description_max=DESCRIPTION_MAX), 400
 
     title = form["title"].strip()
     if not title or len(title) > TITLE_MAX:
         return again(f"Give the activity a title (1 to {TITLE_MAX} characters).")
+    if len(form["description"]) > DESCRIPTION_MAX:
+        return again(f"The description can be at most {DESCRIPTION_MAX:,} characters.")
     try:
         due_at = _parse_due(form["due_at"].strip())
-    except ValueError:
+    except InputError:
         return again("The due date must be a date and time, like 2026-12-01 23:59 (UTC).")
     db = session()
     try:
