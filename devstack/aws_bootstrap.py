@@ -21,7 +21,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from devstack.ebconfig import ConfigError, load_sqsd_settings
+from infra.ebconfig import ConfigError, load_sqsd_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_QUEUE_NAME = "aula-jobs"

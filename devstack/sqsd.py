@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from croniter import croniter
 
 from devstack.aws_bootstrap import ensure_dummy_credentials
-from devstack.ebconfig import (
+from infra.ebconfig import (
     SQSD_OPTIONS,
     ConfigError,
     CronTask,

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from devstack.ebconfig import DEFAULT_NAMESPACE
+from infra.ebconfig import DEFAULT_NAMESPACE
 
 ROOT = Path(__file__).resolve().parents[2]
 EBEXTENSIONS = ROOT / ".ebextensions"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from devstack.ebconfig import ConfigError, load_cron
+from infra.ebconfig import ConfigError, load_cron
 from tests.deploy.files import ROOT
 from worker import sqsd
 from worker.tasks import TASKS

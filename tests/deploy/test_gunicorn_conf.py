@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from gunicorn.config import Config
 
-from devstack.ebconfig import load_sqsd_settings
+from infra.ebconfig import load_sqsd_settings
 from tests.deploy.files import ROOT, gunicorn_settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from core.jobs.sqsd_paths import JOBS_PATH
-from devstack.ebconfig import SQSD_NAMESPACE, load_sqsd_settings
+from infra.ebconfig import SQSD_NAMESPACE, load_sqsd_settings
 from tests.deploy import eb_options
 from tests.deploy.files import ROOT, SAVED_CONFIGS, TIERS, environment_properties, saved_config, saved_options
 from web import create_app as create_web

@@ -14,7 +14,7 @@ import pytest
 
 from core.jobs.sqsd_paths import JOBS_PATH, SQSD_PREFIX
 from core.jobs.types import JOB_TYPES
-from devstack.ebconfig import load_cron, load_sqsd_settings
+from infra.ebconfig import load_cron, load_sqsd_settings
 from tests.deploy.files import (
     ROOT,
     cloudformation_template,

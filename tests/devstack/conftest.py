@@ -15,8 +15,8 @@ import boto3
 import pytest
 
 from devstack.aws_bootstrap import bootstrap
-from devstack.ebconfig import CronTask, SqsdSettings
 from devstack.sqsd import Sqsd
+from infra.ebconfig import CronTask, SqsdSettings
 from tests.support.servers import moto_server
 
 REGION = "us-east-1"

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from devstack.aws_bootstrap import DLQ_RETENTION_SECONDS, bootstrap
-from devstack.ebconfig import load_sqsd_settings
+from infra.ebconfig import load_sqsd_settings
 from tests.devstack.conftest import REGION
 from tests.support.servers import free_port
 

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from croniter import croniter
 
-log = logging.getLogger("devstack.ebconfig")
+log = logging.getLogger(__name__)
 
 SQSD_NAMESPACE = "aws:elasticbeanstalk:sqsd"
 # The list form may omit `namespace`; EB then means environment properties.

@@ -1,4 +1,4 @@
-"""devstack.ebconfig: .ebextensions option_settings and cron.yaml, read like Elastic Beanstalk reads them."""
+"""infra.ebconfig: .ebextensions option_settings and cron.yaml, read like Elastic Beanstalk reads them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.ebconfig import (
+from infra.ebconfig import (
     ConfigError,
     CronTask,
     SqsdSettings,
@@ -187,8 +187,8 @@ def test_a_local_copy_that_shadows_the_committed_file_is_named_and_not_used(tmp_
           "OptionSettings:\n  aws:elasticbeanstalk:sqsd:\n    MaxRetries: '10'\n")
     write(tmp_path, ".elasticbeanstalk/saved_configs/aula-worker.cfg.yml",
           "OptionSettings:\n  aws:elasticbeanstalk:sqsd:\n    MaxRetries: '3'\n")
-    with caplog.at_level("WARNING", logger="devstack.ebconfig"):
+    with caplog.at_level("WARNING", logger="infra.ebconfig"):
         assert load_sqsd_settings(tmp_path).max_retries == 10
-    (record,) = [r for r in caplog.records if r.name == "devstack.ebconfig"]
+    (record,) = [r for r in caplog.records if r.name == "infra.ebconfig"]
     assert ".elasticbeanstalk/saved_configs/aula-worker.cfg.yml" in record.getMessage()
     assert "eb config" in record.getMessage()
