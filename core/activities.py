@@ -16,6 +16,28 @@ from core.jobs.submit import check_quota
 from core.models import Activity, Job, SchoolClass, User
 
 TITLE_MAX = 200
+
+
+# Keys both tiers agree on. The worker writes rows under them; the web tier finds those rows.
+
+def batch_key(activity_id: int) -> str:
+    """The activity's one batch of emails (batches.key, unique)."""
+    return f"activity:{activity_id}:emails"
+
+
+def summary_key(activity_id: int) -> str:
+    """The teacher's summary notification (notifications.dedupe_key)."""
+    return f"activity-summary:{activity_id}"
+
+
+def student_notification_key(activity_id: int) -> str:
+    """Each student's in-app notification (notifications.dedupe_key, unique per user)."""
+    return f"activity:{activity_id}"
+
+
+def email_effect_key(activity_id: int, student_id: int) -> str:
+    """One email to one student about one activity (effects.key): sent at most once."""
+    return f"email:activity:{activity_id}:student:{student_id}"
 DESCRIPTION_MAX = 20_000  # characters
 
 

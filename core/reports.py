@@ -21,15 +21,17 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.models import Activity, Enrollment, Grade, SchoolClass, User
 
-REPORT_KINDS = ("class_roster", "class_grades")
-REPORT_FORMATS = ("csv", "xlsx")
+ReportKind = Literal["class_roster", "class_grades"]
+ReportFormat = Literal["csv", "xlsx"]
+REPORT_KINDS: tuple[str, ...] = get_args(ReportKind)
+REPORT_FORMATS: tuple[str, ...] = get_args(ReportFormat)
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

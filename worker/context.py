@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -11,7 +10,7 @@ from core.app import Services
 from core.db import utcnow
 from core.jobs import lifecycle
 from core.jobs.errors import JobCancelled, TimeLimitExceeded
-from core.jobs.types import JobType
+from core.jobs.contract import JobType
 from core.models import Job
 
 
@@ -32,10 +31,6 @@ class JobContext:
         if session.get_bind().dialect.name != "sqlite" or not session.in_transaction():
             return False
         return bool(session.connection().connection.dbapi_connection.in_transaction)
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        return self.job.payload
 
     def progress(self, percent: int) -> None:
         """A progress point: records progress, renews the lease, and stops the run if it lost

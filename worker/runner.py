@@ -19,11 +19,12 @@ from core.app import Services
 from core.db import utcnow
 from core.jobs import lifecycle, outbox
 from core.jobs.envelope import Envelope
-from core.jobs.errors import JobCancelled, is_permanent
-from core.jobs.types import JOB_TYPES, JobType
+from core.jobs.contract import JobType
+from core.jobs.errors import JobCancelled, PermanentJobError, is_permanent
 from core.logs import bind
 from core.models import Job
 from core.models.jobs import OPEN_STATES
+from core.parsing import InputError
 from worker.context import JobContext
 from worker.handlers import Handler
 
@@ -39,19 +40,15 @@ class Outcome:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-def run_message(
-    services: Services,
-    envelope: Envelope,
-    handlers: Mapping[str, Handler],
-    job_types: Mapping[str, JobType] = JOB_TYPES,
-) -> Outcome:
+def run_message(services: Services, envelope: Envelope, handlers: Mapping[str, Handler[Any]]) -> Outcome:
     bind(job_id=str(envelope.job_id), job_type=envelope.type)
-    job_type, handler = job_types.get(envelope.type), handlers.get(envelope.type)
-    if job_type is None or handler is None:
+    handler = handlers.get(envelope.type)
+    if handler is None:
         # Possibly a newer web tier mid-deploy: redeliver, and dead-letter if it never resolves.
         log.error("unknown job type %r", envelope.type)
         return Outcome(422, {"error": f"unknown job type {envelope.type!r}"})
 
+    job_type = handler.job_type
     with services.db.sessions() as session:
         job = session.get(Job, envelope.job_id)
         if job is None:
@@ -111,10 +108,14 @@ def _not_claimed(services: Services, session: Session, job: Job, job_type: JobTy
     return Outcome(200, {"outcome": "not_claimed", "state": job.state})
 
 
-def _run(ctx: JobContext, handler: Handler) -> Outcome:
+def _run(ctx: JobContext, handler: Handler[Any]) -> Outcome:
     session, job = ctx.session, ctx.job
     try:
-        result = handler(ctx)
+        try:
+            payload = handler.job_type.parse(job.payload)
+        except InputError as exc:
+            raise PermanentJobError(f"invalid payload: {exc.message}") from exc
+        result = handler.run(ctx, payload)
     except JobCancelled as exc:
         session.rollback()
         if lifecycle.cancelled(session, job.id, ctx.attempt, utcnow()):

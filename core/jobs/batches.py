@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
-from core.jobs.outbox import new_job, new_jobs
+from core.jobs.contract import JobType, Payload
+from core.jobs.outbox import new_job, new_jobs, stored_payload
 from core.models import Batch
 
 
@@ -25,19 +26,23 @@ def start_batch(
     *,
     owner_id: int | None,
     parent_job_id: uuid.UUID | None,
+    key: str | None = None,
     description: str,
-    children: list[tuple[str, dict[str, Any]]],
-    followup_type: str | None = None,
-    followup_payload: dict[str, Any] | None = None,
+    children: list[tuple[JobType, Payload]],
+    followup: tuple[JobType, Payload] | None = None,
 ) -> Batch:
+    """A batch and its children. `key` (unique) is what other code finds the batch by; the
+    follow-up's payload gets the batch's `summary` (a BatchSummary) when the last child ends."""
+    followup_type, followup_payload = stored_payload(*followup) if followup else (None, {})
     batch = Batch(
         id=uuid.uuid4(),
         owner_id=owner_id,
         parent_job_id=parent_job_id,
+        key=key,
         description=description,
         total=len(children),
-        followup_type=followup_type,
-        followup_payload=followup_payload or {},
+        followup_type=followup_type.name if followup_type else None,
+        followup_payload=followup_payload,
     )
     session.add(batch)
     session.flush()

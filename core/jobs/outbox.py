@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from core.db import utcnow
 from core.jobs.envelope import Envelope
 from core.jobs.queue import MAX_DELAY_SECONDS, SqsQueue
+from core.jobs.contract import JobType, Payload
 from core.jobs.types import JOB_TYPES
 from core.models import Job
 from core.models.jobs import OPEN_STATES
@@ -53,34 +54,48 @@ def _forget(session: Session, _previous_transaction: Any) -> None:
     session.info.pop(_PENDING, None)
 
 
+def _declared(job_type: JobType | str) -> JobType:
+    declared = JOB_TYPES.get(job_type if isinstance(job_type, str) else job_type.name)
+    if declared is None or (not isinstance(job_type, str) and declared is not job_type):
+        raise ValueError(f"job type {job_type!r} is not declared in core/jobs/types.py")
+    return declared
+
+
+def stored_payload(job_type: JobType | str, payload: Payload | dict[str, Any]) -> tuple[JobType, dict[str, Any]]:
+    """The declaration and the JSON a job row stores. A dict is validated by the type's payload
+    class first, so no job is ever created with a payload its handler would refuse."""
+    declared = _declared(job_type)
+    typed = payload if isinstance(payload, Payload) else declared.parse(payload)
+    return declared, declared.dump(typed)
+
+
 def new_job(
     session: Session,
-    job_type: str,
-    payload: dict[str, Any],
+    job_type: JobType | str,
+    payload: Payload | dict[str, Any],
     owner_id: int | None,
     *,
     coalesce: bool = False,
     **links: Any,
 ) -> Job:
     """Add a queued job to the session; the caller commits it with its own change."""
-    if job_type not in JOB_TYPES:
-        raise ValueError(f"unknown job type {job_type!r}")
-    job = Job(id=uuid.uuid4(), type=job_type, payload=payload, owner_id=owner_id, state="queued", **links)
+    declared, data = stored_payload(job_type, payload)
+    job = Job(id=uuid.uuid4(), type=declared.name, payload=data, owner_id=owner_id, state="queued", **links)
     job.trace_id = uuid.uuid4().hex
     if coalesce:
-        job.dedupe_key = dedupe_key(job_type, owner_id, payload)
+        job.dedupe_key = dedupe_key(declared.name, owner_id, data)
     session.add(job)
     _remember(session, envelope_for(job), job.next_attempt_at)
     return job
 
 
 def new_jobs(session: Session, rows: list[dict[str, Any]]) -> list[uuid.UUID]:
-    """Bulk-insert queued jobs (fan-out children) in one statement; each row needs `type`,
-    `payload` and `owner_id`, and may carry links (batch_id, parent_id, ...)."""
+    """Bulk-insert queued jobs (fan-out children) in one statement; each row needs `type` (a
+    declaration or its name), `payload` and `owner_id`, and may carry links (batch_id, ...)."""
     ids = []
     for row in rows:
-        if row["type"] not in JOB_TYPES:
-            raise ValueError(f"unknown job type {row['type']!r}")
+        declared, row["payload"] = stored_payload(row["type"], row["payload"])
+        row["type"] = declared.name
         row.setdefault("id", uuid.uuid4())
         row.setdefault("trace_id", uuid.uuid4().hex)
         row.setdefault("state", "queued")

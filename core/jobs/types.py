@@ -1,42 +1,74 @@
-"""Job types and their run policies. The worker maps each name to a handler.
+"""Every job type, declared once: its payload, policy and label (the contract is in
+core/jobs/contract.py). The web tier submits these payloads; the worker registers one handler
+per declaration (worker/handlers/) and refuses to start if one is missing or unknown.
 
 Every time limit must stay under gunicorn's worker timeout (gunicorn.conf.py); the timeout
 chain test reads both.
 """
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
-from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field
+
+from core.jobs.contract import Id, JobType, Payload
+from core.reports import ReportFormat, ReportKind
 
 
-@dataclass(frozen=True)
-class JobType:
-    name: str
-    time_limit_seconds: int
-    max_attempts: int = 5
-    backoff_base_seconds: float = 10
-    backoff_cap_seconds: float = 3600
-
-    @property
-    def lease(self) -> timedelta:
-        # The lease outlives the time limit a little, so a slow-but-alive run is not reclaimed
-        # while it is still allowed to finish.
-        return timedelta(seconds=self.time_limit_seconds + 30)
-
-    def backoff(self, attempt: int, rng: random.Random | None = None) -> timedelta:
-        """Exponential backoff with "equal jitter": half fixed, half random, so retries of jobs
-        that failed together (an SES outage) spread out instead of arriving in lockstep."""
-        ceiling = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** max(attempt - 1, 0))
-        return timedelta(seconds=ceiling / 2 + (rng or random).uniform(0, ceiling / 2))
+class ReportPayload(Payload):
+    kind: ReportKind
+    class_id: Id
+    format: ReportFormat = "csv"
 
 
-REPORT = JobType("report", time_limit_seconds=300, max_attempts=4, backoff_base_seconds=15)
+class EmailPayload(Payload):
+    """One email to one user. `context` holds ids only: the template's loader reads the rest
+    when the job runs. The effect key names the email's meaning (this activity, this student),
+    so even a second job for the same email does not send it again."""
+
+    template: Literal["activity_published"]
+    to_user_id: Id
+    context: dict[str, int] = Field(default_factory=dict)
+    effect_key: str | None = None
+
+
+class ActivityFanoutPayload(Payload):
+    activity_id: Id
+
+
+class BatchSummary(Payload):
+    """Added to a batch's follow-up payload by the transaction that completes the batch."""
+
+    batch_id: str
+    total: int
+    succeeded: int
+    failed: int
+
+
+class ActivitySummaryPayload(Payload):
+    activity_id: Id
+    teacher_id: Id
+    summary: BatchSummary | None = None
+
+
+class WorkflowStepPayload(Payload):
+    workflow: str
+    step: str
+
+
+REPORT = JobType("report", ReportPayload, "Report", time_limit_seconds=300, max_attempts=4,
+                 backoff_base_seconds=15, coalesce=True)
 # SES throttling clears in seconds to minutes; a bounced address never does (permanent).
-EMAIL = JobType("email", time_limit_seconds=60, max_attempts=6, backoff_base_seconds=30, backoff_cap_seconds=1800)
-ACTIVITY_FANOUT = JobType("activity_fanout", time_limit_seconds=120, max_attempts=5)
-ACTIVITY_SUMMARY = JobType("activity_summary", time_limit_seconds=60, max_attempts=5)
-WORKFLOW_STEP = JobType("workflow_step", time_limit_seconds=300, max_attempts=3, backoff_base_seconds=20)
+EMAIL = JobType("email", EmailPayload, "Email", time_limit_seconds=60, max_attempts=6, backoff_base_seconds=30,
+                backoff_cap_seconds=1800)
+ACTIVITY_FANOUT = JobType("activity_fanout", ActivityFanoutPayload, "Activity notifications", time_limit_seconds=120)
+ACTIVITY_SUMMARY = JobType("activity_summary", ActivitySummaryPayload, "Activity summary", time_limit_seconds=60)
+WORKFLOW_STEP = JobType("workflow_step", WorkflowStepPayload, "Workflow step", time_limit_seconds=300, max_attempts=3,
+                        backoff_base_seconds=20)
 
 JOB_TYPES: dict[str, JobType] = {t.name: t for t in (REPORT, EMAIL, ACTIVITY_FANOUT, ACTIVITY_SUMMARY, WORKFLOW_STEP)}
-MAX_TIME_LIMIT_SECONDS = max(t.time_limit_seconds for t in JOB_TYPES.values())
+
+
+def job_type(name: str) -> JobType:
+    """The declaration of a job type by name (KeyError for an unknown name)."""
+    return JOB_TYPES[name]

@@ -24,6 +24,9 @@ class Batch(Base):
     # No foreign key: jobs already point at batches, and a cycle of foreign keys would make
     # table ordering (inserts, deletes, TRUNCATE) ambiguous. Like followup_job_id, a plain id.
     parent_job_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    # What other code finds the batch by (e.g. core.activities.batch_key); unique, so one
+    # activity can never get two batches of emails.
+    key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
     description: Mapped[str] = mapped_column(sa.String(200), default="")
     total: Mapped[int] = mapped_column(default=0)
     succeeded: Mapped[int] = mapped_column(default=0)

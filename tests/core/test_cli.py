@@ -8,7 +8,7 @@ from core.jobs.outbox import envelope_for, new_job
 def test_dead_letters_and_redrive_from_the_command_line(database_url, aws, sqs, db, monkeypatch, capsys):
     for key, value in {**aws, "APP_ROLE": "worker", "SECRET_KEY": "cli-test-secret-key-0123456789abcdef", "DATABASE_URL": database_url}.items():
         monkeypatch.setenv(key, value)
-    job = new_job(db, "report", {}, owner_id=None)
+    job = new_job(db, "report", {"kind": "class_roster", "class_id": 1}, owner_id=None)
     db.commit()
     sqs.send_message(QueueUrl=aws["SQS_DEAD_LETTER_QUEUE_URL"], MessageBody=envelope_for(job).to_json())
 

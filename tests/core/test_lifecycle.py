@@ -13,7 +13,7 @@ from core.models import Job
 
 
 def test_a_reclaimed_run_cannot_record_its_outcome(db):
-    job = new_job(db, "report", {}, owner_id=None)
+    job = new_job(db, "report", {"kind": "class_roster", "class_id": 1}, owner_id=None)
     db.commit()
     now = utcnow()
     first = lifecycle.claim(db, job.id, REPORT, now)
@@ -31,7 +31,7 @@ def test_a_reclaimed_run_cannot_record_its_outcome(db):
 
 
 def test_terminal_states_never_change(db):
-    job = new_job(db, "report", {}, owner_id=None)
+    job = new_job(db, "report", {"kind": "class_roster", "class_id": 1}, owner_id=None)
     db.commit()
     attempt = lifecycle.claim(db, job.id, REPORT, utcnow())
     lifecycle.fail(db, job.id, attempt, "boom", utcnow())

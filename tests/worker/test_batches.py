@@ -10,7 +10,9 @@ import sqlalchemy as sa
 from core.jobs.batches import start_batch
 from core.jobs.errors import PermanentJobError
 from core.jobs.outbox import envelope_for, flush
+from core.jobs.types import JOB_TYPES
 from core.models import Batch, Job
+from tests.worker.conftest import ProbePayload
 from tests.sqsd import deliver, pump
 
 
@@ -20,16 +22,17 @@ def _followups(db) -> list[Job]:
 
 
 def _batch(db, worker_app, children: int, **payload) -> Batch:
+    probe = JOB_TYPES["probe"]
     batch = start_batch(db, owner_id=None, parent_job_id=None, description="test",
-                        children=[("probe", {"n": n, **payload}) for n in range(children)],
-                        followup_type="probe", followup_payload={"note": "done"})
+                        children=[(probe, ProbePayload(n=n, **payload)) for n in range(children)],
+                        followup=(probe, ProbePayload(note="done")))
     db.commit()
     return batch
 
 
 def test_the_follow_up_fires_once_with_a_summary_counting_failures(worker_app, worker_client, db, sqs, aws, probe):
     def sometimes_broken(ctx):
-        if ctx.payload.get("n", -1) % 4 == 0:
+        if ctx.job.payload.get("n", -1) % 4 == 0:
             raise PermanentJobError("bad address")
         return {"ok": True}
 
@@ -80,7 +83,7 @@ def test_children_finishing_together_fire_the_follow_up_exactly_once(worker_app,
         def finish_together(ctx):
             # Everything but the last child of each thread ends first; then all threads end
             # their last child at once, so the batch completes under maximum contention.
-            if ctx.payload.get("last"):
+            if ctx.job.payload.get("last"):
                 barrier.wait(timeout=20)
             return {"ok": True}
 

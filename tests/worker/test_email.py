@@ -135,12 +135,13 @@ def test_a_bad_address_is_permanent(worker_app, worker_client, db, make_job, sen
 
 @pytest.mark.parametrize("change, error", [
     ({"to_user_id": 999999}, "user 999999 no longer exists"),
-    ({"template": "nope"}, "unknown email template 'nope'"),
+    ({"template": "nope"}, "invalid payload: template must be one of 'activity_published'"),
+    ({"to_user_id": "2"}, "invalid payload: to_user_id: input should be a valid integer"),
     ({"context": {"activity_id": 999999}}, "activity 999999 no longer exists"),
 ])
-def test_missing_data_fails_permanently(worker_client, db, make_job, sent, lesson, change, error):
+def test_missing_data_fails_permanently(worker_client, db, make_raw_job, sent, lesson, change, error):
     teacher, student, activity = lesson
-    job = make_job("email", _payload(activity, student, **change), owner_id=teacher.id)
+    job = make_raw_job("email", _payload(activity, student, **change), owner_id=teacher.id)
     assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "failed"
     row = _job(db, job.id)
     assert (row.state, row.attempts) == ("failed", 1) and error in row.error

@@ -179,14 +179,14 @@ def test_text_that_looks_like_a_formula_stays_text(worker_app, worker_client, db
     assert row[1] == "'" + sneaky.full_name
 
 
-def test_an_unknown_format_or_class_fails_at_once(worker_client, db, make_job, gradebook):
+def test_an_unknown_format_or_class_fails_at_once(worker_client, db, make_job, make_raw_job, gradebook):
     teacher, group, _, _, _ = gradebook
-    pdf = make_job("report", {"kind": "class_grades", "class_id": group.id, "format": "pdf"}, owner_id=teacher.id)
+    pdf = make_raw_job("report", {"kind": "class_grades", "class_id": group.id, "format": "pdf"}, owner_id=teacher.id)
     gone = make_job("report", {"kind": "class_grades", "class_id": 999999, "format": "xlsx"}, owner_id=teacher.id)
     for job in (pdf, gone):
         deliver(worker_client, envelope_for(job).to_json())
     assert (_job(db, pdf.id).state, _job(db, pdf.id).error) == (
-        "failed", "unsupported report 'class_grades' in format 'pdf'")
+        "failed", "invalid payload: format must be one of 'csv' or 'xlsx'")
     assert (_job(db, gone.id).state, _job(db, gone.id).error) == ("failed", "class 999999 no longer exists")
 
 

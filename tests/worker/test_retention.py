@@ -15,8 +15,9 @@ from tests import factories
 def test_old_finished_jobs_and_read_notifications_go_and_the_rest_stays(db):
     now = utcnow()
     person = factories.user(db, factories.institution(db), "student")
-    jobs = {name: new_job(db, "report", {"n": name}, owner_id=person.id) for name in
-            ("old_done", "old_failed", "recent_done", "old_but_open", "old_running")}
+    names = ("old_done", "old_failed", "recent_done", "old_but_open", "old_running")
+    jobs = {name: new_job(db, "report", {"kind": "class_roster", "class_id": n}, owner_id=person.id)
+            for n, name in enumerate(names, start=1)}
     db.flush()
     old = now - timedelta(days=31)
     for name, state, finished in (("old_done", "succeeded", old), ("old_failed", "failed", old),
@@ -31,14 +32,14 @@ def test_old_finished_jobs_and_read_notifications_go_and_the_rest_stays(db):
     counts = purge(db, now=now, job_days=30, notification_days=90, chunk=1, max_chunks=10)
     assert counts["jobs"] == 2 and counts["notifications"] == 1
     left = db.scalars(sa.select(Job.payload)).all()
-    assert {p["n"] for p in left} == {"recent_done", "old_but_open", "old_running"}
+    assert {names[p["class_id"] - 1] for p in left} == {"recent_done", "old_but_open", "old_running"}
     assert db.scalar(sa.select(sa.func.count(Notification.id))) == 2
 
 
 def test_each_run_is_bounded(db):
     now = utcnow()
     for n in range(5):
-        job = new_job(db, "report", {"n": n}, owner_id=None)
+        job = new_job(db, "report", {"kind": "class_roster", "class_id": n + 1}, owner_id=None)
         job.state, job.finished_at = "succeeded", now - timedelta(days=40)
     db.commit()
     assert purge(db, now=now, job_days=30, notification_days=90, chunk=2, max_chunks=1)["jobs"] == 2

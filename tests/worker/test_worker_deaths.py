@@ -12,19 +12,19 @@ from core.db import utcnow
 from core.jobs import lifecycle
 from core.jobs.batches import start_batch
 from core.jobs.outbox import envelope_for
-from core.jobs.types import JOB_TYPES, JobType
+from core.jobs.contract import JobType
+from core.jobs.types import JOB_TYPES
 from core.models import Batch, Job
 from tests.sqsd import deliver, pump
-from worker.handlers import HANDLERS
+from tests.worker.conftest import ProbePayload, register
 
-MORTAL = JobType("mortal", time_limit_seconds=30, max_attempts=2)
+MORTAL = JobType("mortal", ProbePayload, "Mortal", time_limit_seconds=30, max_attempts=2)
 
 
 @pytest.fixture
 def mortal_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     runs: list[str] = []
-    monkeypatch.setitem(JOB_TYPES, MORTAL.name, MORTAL)
-    monkeypatch.setitem(HANDLERS, MORTAL.name, lambda ctx: runs.append(str(ctx.job.id)) or {"ok": True})
+    register(monkeypatch, MORTAL, lambda ctx: runs.append(str(ctx.job.id)) or {"ok": True})
     return runs
 
 
@@ -38,8 +38,8 @@ def _die(db, job_id, attempt: int) -> None:
 def test_past_max_attempts_a_dead_workers_job_fails_and_its_batch_moves_on(worker_client, db, sqs, aws, probe,
                                                                            mortal_runs):
     batch = start_batch(db, owner_id=None, parent_job_id=None, description="test",
-                        children=[("probe", {"n": 1}), (MORTAL.name, {"n": 2})],
-                        followup_type="probe", followup_payload={"note": "done"})
+                        children=[(JOB_TYPES["probe"], ProbePayload(n=1)), (MORTAL, ProbePayload(n=2))],
+                        followup=(JOB_TYPES["probe"], ProbePayload(note="done")))
     db.commit()
     children = {job.type: job for job in db.scalars(sa.select(Job).where(Job.batch_id == batch.id))}
     assert deliver(worker_client, envelope_for(children["probe"]).to_json()).get_json()["outcome"] == "succeeded"

@@ -20,6 +20,7 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy.orm import Session
 
 from core.access import class_students, teaches, visible_activities, visible_class, visible_classes
+from core.activities import batch_key, summary_key
 from core.app import json_error, session
 from core.jobs.batches import batch_json
 from core.models import Activity, Batch, Enrollment, Job, Notification, SchoolClass, User
@@ -42,10 +43,10 @@ def page_request() -> PageRequest:
 
 
 def search_arg() -> str | None:
-    q = (request.args.get("q") or "").strip()
-    if len(q) > SEARCH_MAX:
+    q = request.args.get("q") or ""
+    if len(q) > SEARCH_MAX:  # as sent, as the document counts it
         raise PageParamError("q", f"q must be at most {SEARCH_MAX} characters")
-    return q or None
+    return q.strip() or None
 
 
 def bad_param(exc: PageParamError):
@@ -79,12 +80,6 @@ def student_count(db: Session, school_class: SchoolClass) -> int:
     return db.scalar(sa.select(sa.func.count(Enrollment.id)).where(Enrollment.class_id == school_class.id)) or 0
 
 
-def activity_batch_description(activity_id: int) -> str:
-    # The fan-out names its batch this way (worker.handlers.activities.batch_description); a
-    # test keeps the two in step.
-    return f"activity:{activity_id} emails to students"
-
-
 def fanout_job(db: Session, activity: Activity, teacher_id: int) -> Job | None:
     return db.scalars(
         sa.select(Job)
@@ -97,14 +92,13 @@ def fanout_job(db: Session, activity: Activity, teacher_id: int) -> Job | None:
 
 def activity_batch(db: Session, activity: Activity) -> Batch | None:
     return db.scalars(
-        sa.select(Batch).where(Batch.description == activity_batch_description(activity.id)).order_by(Batch.created_at)
-    ).first()
+        sa.select(Batch).where(Batch.key == batch_key(activity.id))).first()
 
 
 def activity_summary(db: Session, activity: Activity, teacher_id: int) -> Notification | None:
     return db.scalar(sa.select(Notification).where(
         Notification.user_id == teacher_id, Notification.kind == "activity_summary",
-        Notification.dedupe_key == f"activity-summary:{activity.id}"))
+        Notification.dedupe_key == summary_key(activity.id)))
 
 
 def activity_progress(db: Session, activity: Activity, teacher_id: int) -> tuple[dict[str, Any], bool]:

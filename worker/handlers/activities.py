@@ -1,12 +1,15 @@
 """Publishing an activity, in the background.
 
-`activity_fanout` (payload `{"activity_id"}`): one in-app notification per enrolled student in
-one INSERT ... SELECT, and a batch of `email` jobs, one per student, whose follow-up is
-`activity_summary`. All of it commits in one transaction with the job's success, so a crash
+`activity_fanout` (core/jobs/types.py ACTIVITY_FANOUT): one in-app notification per enrolled
+student in one INSERT ... SELECT, and a batch of `email` jobs, one per student, whose follow-up
+is `activity_summary`. All of it commits in one transaction with the job's success, so a crash
 leaves either everything or nothing, and a retry starts clean.
 
-`activity_summary` (payload `{"activity_id", "teacher_id", "summary"}`, the summary added by
-the batch when its last child ends): one notification to the teacher with the counts.
+`activity_summary` (ACTIVITY_SUMMARY; the summary is added by the batch when its last child
+ends): one notification to the teacher with the counts.
+
+The keys the web tier reads these rows by (batch, notifications, email effects) are the
+functions of core/activities.py.
 """
 from __future__ import annotations
 
@@ -15,31 +18,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
-from core.db import UTCDateTime, utcnow
+from core.activities import batch_key, email_effect_key, student_notification_key, summary_key
+from core.db import UTCDateTime, insert_or_ignore, utcnow
 from core.jobs.batches import start_batch
 from core.jobs.errors import PermanentJobError
+from core.jobs.types import (
+    ACTIVITY_FANOUT, ACTIVITY_SUMMARY, EMAIL, ActivityFanoutPayload, ActivitySummaryPayload, EmailPayload,
+)
 from core.models import Activity, Batch, Enrollment, Notification, User
 from worker.context import JobContext
-from core.db import insert_or_ignore
+from worker.handlers import handles
 
 EMAIL_TEMPLATE = "activity_published"
 
 
-def batch_description(activity_id: int) -> str:
-    """Also the fan-out's idempotency key: one email batch per activity."""
-    return f"activity:{activity_id} emails to students"
-
-
-def email_effect_key(activity_id: int, student_id: int) -> str:
-    return f"email:activity:{activity_id}:student:{student_id}"
-
-
-def _lock_activity(session: Session, activity_id: Any) -> Activity | None:
+def _lock_activity(session: Session, activity_id: int) -> Activity | None:
     """Load the activity and hold a lock that serialises fan-outs of the same activity until
     this transaction ends, so two of them (a re-publish, a manual re-run) cannot both see "no
     batch yet" and each create one."""
-    if not isinstance(activity_id, int) or isinstance(activity_id, bool):
-        raise PermanentJobError(f"activity_id must be an activity id (got {activity_id!r})")
     if session.get_bind().dialect.name == "postgresql":
         return session.scalars(sa.select(Activity).where(Activity.id == activity_id).with_for_update()).one_or_none()
     # SQLite has no row locks; any write takes its single database write lock for the rest
@@ -48,11 +44,12 @@ def _lock_activity(session: Session, activity_id: Any) -> Activity | None:
     return session.get(Activity, activity_id)
 
 
-def fan_out(ctx: JobContext) -> dict[str, Any]:
+@handles(ACTIVITY_FANOUT)
+def fan_out(ctx: JobContext, payload: ActivityFanoutPayload) -> dict[str, Any]:
     session = ctx.session
-    activity = _lock_activity(session, ctx.payload.get("activity_id"))
+    activity = _lock_activity(session, payload.activity_id)
     if activity is None:
-        raise PermanentJobError(f"activity {ctx.payload.get('activity_id')} no longer exists")
+        raise PermanentJobError(f"activity {payload.activity_id} no longer exists")
     if activity.published_at is None:
         raise PermanentJobError(f"activity {activity.id} is not published")
     school_class = activity.school_class
@@ -60,7 +57,7 @@ def fan_out(ctx: JobContext) -> dict[str, Any]:
 
     existing = session.scalars(
         sa.select(Batch).where(
-            sa.or_(Batch.parent_job_id == ctx.job.id, Batch.description == batch_description(activity.id))
+            sa.or_(Batch.parent_job_id == ctx.job.id, Batch.key == batch_key(activity.id))
         )
     ).first()
     if existing is not None:
@@ -74,18 +71,14 @@ def fan_out(ctx: JobContext) -> dict[str, Any]:
         session,
         owner_id=teacher_id,
         parent_job_id=ctx.job.id,
-        description=batch_description(activity.id),
+        key=batch_key(activity.id),
+        description=f"Emails to the students of {school_class.code} about '{activity.title}'"[:200],
         children=[
-            ("email", {
-                "template": EMAIL_TEMPLATE,
-                "to_user_id": student_id,
-                "context": {"activity_id": activity.id},
-                "effect_key": email_effect_key(activity.id, student_id),
-            })
+            (EMAIL, EmailPayload(template=EMAIL_TEMPLATE, to_user_id=student_id, context={"activity_id": activity.id},
+                                 effect_key=email_effect_key(activity.id, student_id)))
             for student_id in student_ids
         ],
-        followup_type="activity_summary",
-        followup_payload={"activity_id": activity.id, "teacher_id": teacher_id},
+        followup=(ACTIVITY_SUMMARY, ActivitySummaryPayload(activity_id=activity.id, teacher_id=teacher_id)),
     )
     return {"batch_id": str(batch.id), "students": len(student_ids), "notifications": notified}
 
@@ -93,7 +86,7 @@ def fan_out(ctx: JobContext) -> dict[str, Any]:
 def _notify_students(session: Session, activity: Activity, class_code: str) -> int:
     """One INSERT ... SELECT over the class's enrollments; NOT EXISTS skips students already
     notified (the unique (user_id, dedupe_key) stays the last line of defence)."""
-    key = f"activity:{activity.id}"
+    key = student_notification_key(activity.id)
     title = f"New activity in {class_code}: {activity.title}"[:200]
     body = activity.description or ""
     if activity.due_at is not None:
@@ -122,19 +115,20 @@ def summary_text(title: str, total: int, succeeded: int, failed: int) -> str:
     return f"{text}, {failed} failed" if failed else text
 
 
-def summarize(ctx: JobContext) -> dict[str, Any]:
-    session, payload = ctx.session, ctx.payload
-    activity = session.get(Activity, payload.get("activity_id"))
+@handles(ACTIVITY_SUMMARY)
+def summarize(ctx: JobContext, payload: ActivitySummaryPayload) -> dict[str, Any]:
+    session = ctx.session
+    activity = session.get(Activity, payload.activity_id)
     if activity is None:
-        raise PermanentJobError(f"activity {payload.get('activity_id')} no longer exists")
-    teacher = session.get(User, payload.get("teacher_id"))
+        raise PermanentJobError(f"activity {payload.activity_id} no longer exists")
+    teacher = session.get(User, payload.teacher_id)
     if teacher is None:
-        raise PermanentJobError(f"teacher {payload.get('teacher_id')} no longer exists")
-    summary = payload.get("summary")
-    if not isinstance(summary, dict) or not {"total", "succeeded", "failed"} <= summary.keys():
+        raise PermanentJobError(f"teacher {payload.teacher_id} no longer exists")
+    summary = payload.summary
+    if summary is None:
         raise PermanentJobError("no batch summary in the payload (this job is enqueued by the email batch)")
 
-    total, succeeded, failed = int(summary["total"]), int(summary["succeeded"]), int(summary["failed"])
+    total, succeeded, failed = summary.total, summary.succeeded, summary.failed
     text = summary_text(activity.title, total, succeeded, failed)
     body = f"{text}. Every student also got an in-app notification."
     if failed:
@@ -142,6 +136,6 @@ def summarize(ctx: JobContext) -> dict[str, Any]:
     created = insert_or_ignore(
         session, Notification, ["user_id", "dedupe_key"],
         user_id=teacher.id, kind="activity_summary", title=text[:200], body=body, activity_id=activity.id,
-        dedupe_key=f"activity-summary:{activity.id}", created_at=utcnow(),
+        dedupe_key=summary_key(activity.id), created_at=utcnow(),
     )
     return {"text": text, "total": total, "succeeded": succeeded, "failed": failed, "notified": created}

@@ -1,10 +1,7 @@
-"""The `email` job: one email to one user, sent at most once per effect key.
+"""The `email` job (core/jobs/types.py EMAIL): one email to one user, sent at most once per
+effect key.
 
-Payload (small; everything else is loaded from the database when the job runs):
-
-    {"template": "activity_published", "to_user_id": 42,
-     "context": {"activity_id": 7}, "effect_key": "email:activity:7:student:42"}
-
+The payload is small (everything else is loaded from the database when the job runs):
 `context` holds ids only; each template has a loader below that turns them into what the
 template shows, so an email reflects the data at sending time and a queued job stays valid
 across deploys. The effect key names the email's meaning (this activity, this student), not
@@ -13,17 +10,19 @@ the job, so even a second job for the same email does not send it again.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, get_args
 
 import sqlalchemy as sa
 from botocore.exceptions import ClientError
 from sqlalchemy.orm import Session, joinedload
 
-from core.jobs.errors import PermanentJobError, is_permanent
 from core.jobs.effects import record_effect
+from core.jobs.errors import PermanentJobError, is_permanent
+from core.jobs.types import EMAIL, EmailPayload
 from core.mail import TemplateError
 from core.models import Activity, Effect, SchoolClass, User
 from worker.context import JobContext
+from worker.handlers import handles
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +54,20 @@ def _activity_published(session: Session, to: User, context: dict[str, Any]) -> 
 
 
 # Template name -> loader of its context from the payload's ids. Adding an email = a pair of
-# templates in core/templates/email/ and a loader here.
+# templates in core/templates/email/, its name in EmailPayload.template, and a loader here.
 TEMPLATE_CONTEXT: dict[str, Callable[[Session, User, dict[str, Any]], dict[str, Any]]] = {
     "activity_published": _activity_published,
 }
+_DECLARED = set(get_args(EmailPayload.model_fields["template"].annotation))
+if set(TEMPLATE_CONTEXT) != _DECLARED:  # the worker must not start with an email it cannot write
+    raise RuntimeError(f"email templates declared {sorted(_DECLARED)} but loaders for {sorted(TEMPLATE_CONTEXT)}")
 
 
-def send_email(ctx: JobContext) -> dict[str, Any]:
-    session, payload = ctx.session, ctx.payload
-    template, to_user_id = payload.get("template"), payload.get("to_user_id")
-    if template not in TEMPLATE_CONTEXT:
-        raise PermanentJobError(f"unknown email template {template!r}")
-    if not isinstance(to_user_id, int) or isinstance(to_user_id, bool):
-        raise PermanentJobError(f"to_user_id must be a user id (got {to_user_id!r})")
-    key = payload.get("effect_key") or f"email:job:{ctx.job.id}"
+@handles(EMAIL)
+def send_email(ctx: JobContext, payload: EmailPayload) -> dict[str, Any]:
+    session = ctx.session
+    template, to_user_id = payload.template, payload.to_user_id
+    key = payload.effect_key or f"email:job:{ctx.job.id}"
 
     # Check, then send, then insert: safe because only one run of this job exists at a time.
     # The claim (one conditional UPDATE) gives this run a lease; another delivery of the same
@@ -85,7 +84,7 @@ def send_email(ctx: JobContext) -> dict[str, Any]:
     to = session.get(User, to_user_id)
     if to is None:
         raise PermanentJobError(f"user {to_user_id} no longer exists; email {key} not sent")
-    context = TEMPLATE_CONTEXT[template](session, to, payload.get("context") or {})
+    context = TEMPLATE_CONTEXT[template](session, to, payload.context)
 
     try:
         message_id = ctx.services.mailer.send(to.email, template, context)

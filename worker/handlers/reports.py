@@ -1,26 +1,27 @@
-"""The `report` job: payload {"kind", "class_id", "format"}; see core/reports.py for contents."""
+"""The `report` job (core/jobs/types.py REPORT): build a class report, store it in S3. See
+core/reports.py for the contents."""
 from __future__ import annotations
 
 from typing import Any
 
-from core.jobs.errors import PermanentJobError
-from core.models import SchoolClass
-from core.reports import REPORT_FORMATS, REPORT_KINDS, build_report as build
-from worker.context import JobContext
 from core.jobs.effects import record_effect
+from core.jobs.errors import PermanentJobError
+from core.jobs.types import REPORT, ReportPayload
+from core.models import SchoolClass
+from core.reports import build_report as build
+from worker.context import JobContext
+from worker.handlers import handles
 
 # Progress: 0-10 loading, 10-80 writing rows (a point per chunk of rows), 90 stored.
 BUILD_START, BUILD_END = 10, 80
 
 
-def build_report(ctx: JobContext) -> dict[str, Any]:
-    payload = ctx.payload
-    kind, fmt = payload.get("kind"), payload.get("format", "csv")
-    if kind not in REPORT_KINDS or fmt not in REPORT_FORMATS:
-        raise PermanentJobError(f"unsupported report {kind!r} in format {fmt!r}")
-    school_class = ctx.session.get(SchoolClass, payload.get("class_id"))
+@handles(REPORT)
+def build_report(ctx: JobContext, payload: ReportPayload) -> dict[str, Any]:
+    kind, fmt = payload.kind, payload.format
+    school_class = ctx.session.get(SchoolClass, payload.class_id)
     if school_class is None:
-        raise PermanentJobError(f"class {payload.get('class_id')} no longer exists")
+        raise PermanentJobError(f"class {payload.class_id} no longer exists")
     ctx.progress(5)
     report = build(
         ctx.session, school_class, kind, fmt,

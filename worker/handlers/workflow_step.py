@@ -5,19 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from core.jobs.errors import PermanentJobError
-from core.jobs.workflows import UNDO
+from core.jobs.types import WORKFLOW_STEP, WorkflowStepPayload
 from core.models import Workflow
 from worker.context import JobContext
-from worker.workflows import IMPLEMENTATIONS
+from worker.handlers import handles
+from worker.workflows import registry
 
 
-def run_step(ctx: JobContext) -> dict[str, Any]:
+@handles(WORKFLOW_STEP)
+def run_step(ctx: JobContext, payload: WorkflowStepPayload) -> dict[str, Any]:
     workflow = ctx.session.get(Workflow, ctx.job.workflow_id)
     if workflow is None:
         raise PermanentJobError("the workflow of this step no longer exists")
-    steps, undo = IMPLEMENTATIONS[workflow.name]
     step = ctx.job.step or ""
-    function = undo.get(step[len(UNDO):]) if step.startswith(UNDO) else steps.get(step)
+    # Registered by the workflow modules, which the worker app loads and checks at start-up.
+    function = registry.find(workflow.name, step)
     if function is None:
         raise PermanentJobError(f"workflow {workflow.name!r} has no step {step!r}")
     return function(ctx, workflow)

@@ -8,10 +8,12 @@ import sqlalchemy as sa
 from core.db import utcnow
 from core.jobs import lifecycle
 from core.jobs.outbox import new_job
-from core.jobs.types import JobType
+from core.jobs.contract import JobType
+from core.jobs.types import ReportPayload
 from core.models import Job
 
-TWO_TRIES = JobType("report", time_limit_seconds=60, max_attempts=2)
+TWO_TRIES = JobType("report", ReportPayload, "Report", time_limit_seconds=60, max_attempts=2)
+REPORT = {"kind": "class_roster", "class_id": 1}
 
 
 def _row(db, job_id) -> Job:
@@ -20,7 +22,7 @@ def _row(db, job_id) -> Job:
 
 
 def test_an_expired_lease_is_taken_over_only_while_attempts_remain(db):
-    job = new_job(db, "report", {}, owner_id=None)
+    job = new_job(db, "report", REPORT, owner_id=None)
     db.commit()
     now = utcnow()
     assert lifecycle.claim(db, job.id, TWO_TRIES, now) == 1
