@@ -1,28 +1,90 @@
-"""Periodic tasks that cron.yaml schedules. sqsd may deliver two runs at once (a slow run
-overlapping the next tick, or a retried delivery), so each run first takes a database lease
-on its task name; a second copy finds it held and returns without doing anything."""
+"""The periodic tasks that cron.yaml schedules, each declared in core/jobs/periodic.py and
+implemented here, registered with `@periodic(DECLARATION)`. `problems()` lists declared tasks
+without an implementation and implementations of undeclared tasks; the worker app refuses to
+start unless it is empty (worker/registries.py).
+
+sqsd may deliver two runs at once (a slow run overlapping the next tick, or a retried
+delivery), so each run first takes a database lease on its task name (for the declared time);
+a second copy finds it held and returns without doing anything."""
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
 
 from core.app import Services
 from core.db import utcnow
 from core.jobs import deadletters, leases, lifecycle, outbox, retention
+from core.jobs.periodic import (
+    DEAD_LETTER_MONITOR,
+    PERIODIC_TASKS,
+    RECLAIM_STALLED,
+    RELAY_OUTBOX,
+    RETENTION,
+    PeriodicTaskType,
+)
 from core.jobs.types import JOB_TYPES
 
 log = logging.getLogger(__name__)
 Counts = dict[str, int | str]
 
 
+@dataclass(frozen=True)
+class PeriodicTask:
+    declaration: PeriodicTaskType
+    run: Callable[[Services], Counts]
+
+    @property
+    def lease(self) -> timedelta:
+        return self.declaration.lease
+
+
+TASKS: dict[str, PeriodicTask] = {}
+
+
+def periodic(declaration: PeriodicTaskType) -> Callable[[Callable[[Services], Counts]], Callable[[Services], Counts]]:
+    """Register the function that runs the declared periodic task."""
+    if PERIODIC_TASKS.get(declaration.name) is not declaration:
+        raise RuntimeError(f"cannot register periodic task {declaration.name!r}: core/jobs/periodic.py does not "
+                           "declare it")
+
+    def register(run: Callable[[Services], Counts]) -> Callable[[Services], Counts]:
+        if declaration.name in TASKS:
+            raise RuntimeError(f"periodic task {declaration.name!r} has two implementations: "
+                               f"{TASKS[declaration.name].run.__qualname__} and {run.__qualname__}")
+        TASKS[declaration.name] = PeriodicTask(declaration, run)
+        return run
+
+    return register
+
+
+def problems(declared: Mapping[str, PeriodicTaskType] | None = None) -> list[str]:
+    """Every mismatch between the declared periodic tasks and the registered ones, one line each."""
+    declared = PERIODIC_TASKS if declared is None else declared
+    found = [f"periodic task {name!r} is declared in core/jobs/periodic.py but has no implementation"
+             for name in declared if name not in TASKS]
+    found += [f"periodic task {task.run.__module__}.{task.run.__qualname__} is registered as {name!r}, "
+              "which core/jobs/periodic.py does not declare"
+              for name, task in TASKS.items() if declared.get(name) is not task.declaration]
+    return found
+
+
+def check_periodic() -> None:
+    """Raise RuntimeError naming every mismatch that `problems()` finds."""
+    found = problems()
+    if found:
+        raise RuntimeError("periodic tasks do not match core/jobs/periodic.py:\n  - " + "\n  - ".join(found))
+
+
+@periodic(RELAY_OUTBOX)
 def relay_outbox(services: Services) -> Counts:
     with services.db.sessions() as session:
         return {"sent": outbox.relay(session, services.queue)}
 
 
+@periodic(RECLAIM_STALLED)
 def reclaim_stalled(services: Services) -> Counts:
     with services.db.sessions() as session:
         now = utcnow()
@@ -36,6 +98,7 @@ def reclaim_stalled(services: Services) -> Counts:
     return {"reclaimed": reclaimed, "resent": resent, "sent": sent}
 
 
+@periodic(DEAD_LETTER_MONITOR)
 def monitor_dead_letters(services: Services) -> Counts:
     dlq_url = services.settings.sqs_dead_letter_queue_url
     if not dlq_url:
@@ -48,26 +111,12 @@ def monitor_dead_letters(services: Services) -> Counts:
     return counts
 
 
+@periodic(RETENTION)
 def purge_old_records(services: Services) -> Counts:
     settings = services.settings
     with services.db.sessions() as session:
         return retention.purge(session, now=utcnow(), job_days=settings.job_retention_days,
                                notification_days=settings.notification_retention_days)
-
-
-@dataclass(frozen=True)
-class PeriodicTask:
-    run: Callable[[Services], Counts]
-    # Longer than a run can take, so a live run keeps its lease; a dead one frees it by then.
-    lease: timedelta = timedelta(minutes=5)
-
-
-TASKS: dict[str, PeriodicTask] = {
-    "relay-outbox": PeriodicTask(relay_outbox),
-    "reclaim-stalled": PeriodicTask(reclaim_stalled),
-    "dead-letter-monitor": PeriodicTask(monitor_dead_letters),
-    "retention": PeriodicTask(purge_old_records, lease=timedelta(minutes=30)),
-}
 
 
 def run_task(services: Services, name: str) -> Counts:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from core.db import utcnow
 from core.jobs import leases
+from core.jobs.periodic import RELAY_OUTBOX
 from tests.sqsd import fire_task
 from worker import tasks
 
@@ -31,7 +32,7 @@ def test_two_overlapping_runs_of_a_task_do_the_work_once(worker_app, monkeypatch
         release.wait(timeout=20)
         return {"done": 1}
 
-    monkeypatch.setitem(tasks.TASKS, "relay-outbox", tasks.PeriodicTask(slow))
+    monkeypatch.setitem(tasks.TASKS, "relay-outbox", tasks.PeriodicTask(RELAY_OUTBOX, slow))
     answers: list[dict] = []
     first = threading.Thread(target=lambda: answers.append(
         fire_task(worker_app.test_client(), "relay-outbox", "/sqsd/tasks/relay-outbox").get_json()))

@@ -12,7 +12,7 @@ from core.jobs.workflows import StepSpec, WorkflowSpec, start_workflow
 from core.models import Job, Workflow
 from tests import factories
 from tests.sqsd import pump
-from worker.workflows import IMPLEMENTATIONS
+from worker.workflows import registry
 
 TRIAL = WorkflowSpec("trial", "A test workflow", (
     StepSpec("a", "Step A"), StepSpec("b", "Step B", compensable=False), StepSpec("c", "Step C"), StepSpec("d", "Step D"),
@@ -46,10 +46,9 @@ class Recorder:
 def trial(monkeypatch) -> Recorder:
     recorder = Recorder()
     monkeypatch.setitem(workflows.WORKFLOWS, TRIAL.name, TRIAL)
-    monkeypatch.setitem(IMPLEMENTATIONS, TRIAL.name, (
-        {s.name: recorder.step(s.name) for s in TRIAL.steps},
-        {s.name: recorder.undo(s.name) for s in TRIAL.steps if s.compensable},
-    ))
+    monkeypatch.setitem(registry.STEPS, TRIAL.name, {s.name: recorder.step(s.name) for s in TRIAL.steps})
+    monkeypatch.setitem(registry.COMPENSATIONS, TRIAL.name,
+                        {s.name: recorder.undo(s.name) for s in TRIAL.steps if s.compensable})
     return recorder
 
 

@@ -1,20 +1,29 @@
-"""Step and compensation implementations of the workflows specified in core.jobs.workflows.
+"""Step and compensation implementations of the workflows declared in core/jobs/workflows.py.
 
-Each workflow module exposes STEPS: {step name: function} and UNDO: {step name: function};
-a function takes (ctx, workflow) and returns a dict the workflow keeps in its context under
-the step's name, for later steps and compensations to read.
+Each workflow module registers its functions with `@step(SPEC, name)` and
+`@compensation(SPEC, name)` (worker/workflows/registry.py). `load()` imports every workflow
+module; `check_workflows()` loads them and refuses what does not match the declarations.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from worker.workflows import registry
 
-from core.models import Workflow
-from worker.context import JobContext
 
-StepFunction = Callable[[JobContext, Workflow], dict[str, Any]]
+def load() -> None:
+    """Import every workflow module (each registers its functions when imported)."""
+    from worker.workflows.seed import compensations, steps  # noqa: F401
 
-# name of workflow -> (steps, compensations); filled in by the workflow modules below.
-IMPLEMENTATIONS: dict[str, tuple[dict[str, StepFunction], dict[str, StepFunction]]] = {}
 
-# Importing a workflow module registers it (at the bottom: the modules import IMPLEMENTATIONS).
-from worker.workflows import seed  # noqa: E402,F401
+def problems() -> list[str]:
+    """Every mismatch between the declared workflows and their implementations, one line each."""
+    load()
+    return registry.problems()
+
+
+def check_workflows() -> None:
+    """Raise RuntimeError naming every declared step without an implementation, every
+    compensable step without a compensation, and every function registered for a step that is
+    not declared."""
+    found = problems()
+    if found:
+        raise RuntimeError("workflow steps do not match core/jobs/workflows.py:\n  - " + "\n  - ".join(found))

@@ -3,14 +3,25 @@ workflow is finished."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from core.jobs.outbox import flush
 from core.models import (
-    Activity, Attendance, Effect, Enrollment, Grade, Institution, Job, Lesson, SchoolClass, User, Workflow,
+    Activity,
+    Attendance,
+    Effect,
+    Enrollment,
+    Grade,
+    Institution,
+    Job,
+    Lesson,
+    SchoolClass,
+    User,
+    Workflow,
 )
 from core.seeding import seed_params, start_seed
 from tests.sqsd import pump
@@ -91,7 +102,7 @@ def hashes(monkeypatch) -> list[str]:
     hashed are recorded, to show the seed hashes once per role and never per user."""
     from werkzeug.security import generate_password_hash
 
-    from worker.workflows import seed as seed_workflow
+    from worker.workflows.seed import _step
 
     hashed: list[str] = []
 
@@ -99,5 +110,5 @@ def hashes(monkeypatch) -> list[str]:
         hashed.append(password)
         return generate_password_hash(password, method="pbkdf2:sha256:1")
 
-    monkeypatch.setattr(seed_workflow, "hash_password", fast_hash)
+    monkeypatch.setattr(_step, "hash_password", fast_hash)
     return hashed

@@ -15,16 +15,29 @@ from core.__main__ import main as cli
 from core.db import utcnow
 from core.jobs.errors import PermanentJobError
 from core.jobs.outbox import flush, new_job, relay
+from core.jobs.workflows import SEED_INSTITUTION
 from core.models import (
-    Activity, Attendance, Effect, Enrollment, Grade, Institution, Job, Lesson, SchoolClass, User, Workflow,
+    Activity,
+    Attendance,
+    Effect,
+    Enrollment,
+    Grade,
+    Institution,
+    Job,
+    Lesson,
+    SchoolClass,
+    User,
+    Workflow,
 )
 from core.seeding import SeedPlan, seed_params
 from tests import factories
 from tests.sqsd import deliver, pump
 from tests.worker.workflows.conftest import counts, step_jobs
-from worker.workflows import seed as seed_workflow
+from worker.workflows import load, registry
 
 STEPS = ["institution", "people", "classes", "enrollments", "lessons", "grades"]
+load()  # the workflow modules register their steps
+SEED_STEPS = registry.STEPS[SEED_INSTITUTION.name]  # what the worker runs for each step; some tests replace one
 
 
 def expected_counts(**raw) -> dict[str, int]:
@@ -138,7 +151,7 @@ def test_a_permanent_failure_at_any_step_undoes_the_earlier_steps_and_leaves_not
     def fail(ctx, workflow):
         raise PermanentJobError(f"injected failure at {failing}")
 
-    monkeypatch.setitem(seed_workflow.STEPS, failing, fail)
+    monkeypatch.setitem(SEED_STEPS, failing, fail)
     workflow = seed(students=40)
     assert workflow.state == "compensated", workflow.error
     assert workflow.error == f"step '{failing}' failed: injected failure at {failing}"
@@ -152,7 +165,7 @@ def test_a_permanent_failure_at_any_step_undoes_the_earlier_steps_and_leaves_not
 
 
 def test_compensations_are_safe_to_run_again(web_app, db, seed, run_until_finished, monkeypatch):
-    monkeypatch.setitem(seed_workflow.STEPS, "grades", lambda ctx, wf: (_ for _ in ()).throw(PermanentJobError("no")))
+    monkeypatch.setitem(SEED_STEPS, "grades", lambda ctx, wf: (_ for _ in ()).throw(PermanentJobError("no")))
     workflow = seed(students=40)
     assert workflow.state == "compensated" and counts(db, "teste") == NOTHING
     # A stray second run of every compensation (e.g. an operator re-enqueued them) deletes nothing.
@@ -214,7 +227,7 @@ def test_a_duplicate_delivery_of_every_step_message_inserts_nothing_twice(db, st
 def test_a_step_retried_after_a_crash_starts_from_a_clean_slate(
     web_app, db, start, run_until_finished, monkeypatch, sqs, aws, worker_client
 ):
-    real, runs = seed_workflow.STEPS["lessons"], []
+    real, runs = SEED_STEPS["lessons"], []
 
     def crash_after_writing(ctx, workflow):
         result = real(ctx, workflow)  # writes every lesson and attendance row...
@@ -223,7 +236,7 @@ def test_a_step_retried_after_a_crash_starts_from_a_clean_slate(
             raise ConnectionError("worker lost the database mid-step")  # ...then the transaction is lost
         return result
 
-    monkeypatch.setitem(seed_workflow.STEPS, "lessons", crash_after_writing)
+    monkeypatch.setitem(SEED_STEPS, "lessons", crash_after_writing)
     workflow = start(students=40)
     pump(sqs, aws["SQS_QUEUE_URL"], worker_client, max_rounds=20)  # until the retry's delayed message
     db.expire_all()
@@ -257,7 +270,7 @@ def test_a_step_run_again_over_its_own_rows_writes_nothing(web_app, db, seed, ru
 
 
 def test_rows_that_do_not_match_the_plan_stop_the_step_for_an_operator(db, seed, monkeypatch):
-    real = seed_workflow.STEPS["classes"]
+    real = SEED_STEPS["classes"]
 
     def classes_plus_one(ctx, workflow):
         result = real(ctx, workflow)
@@ -265,7 +278,7 @@ def test_rows_that_do_not_match_the_plan_stop_the_step_for_an_operator(db, seed,
                                held_on=utcnow().date(), topic="added by hand"))
         return result
 
-    monkeypatch.setitem(seed_workflow.STEPS, "classes", classes_plus_one)
+    monkeypatch.setitem(SEED_STEPS, "classes", classes_plus_one)
     workflow = seed(students=40)
     assert workflow.state == "compensated"
     assert "step 'lessons' failed: found 1 lessons of this institution where none or 16 were expected" in workflow.error
@@ -285,7 +298,7 @@ def test_the_demo_seed_starts_once_and_reports_when_ready(db, web_app, run_until
 
 
 def test_a_failed_demo_seed_is_reported(db, web_app, run_until_finished, monkeypatch):
-    monkeypatch.setitem(seed_workflow.STEPS, "people", lambda ctx, wf: (_ for _ in ()).throw(PermanentJobError("x")))
+    monkeypatch.setitem(SEED_STEPS, "people", lambda ctx, wf: (_ for _ in ()).throw(PermanentJobError("x")))
     _, workflow = demo.start_demo_seed(db)
     relay(db, web_app.extensions["aula"].queue)
     run_until_finished(workflow)
