@@ -21,6 +21,16 @@ from typing import Any
 MAX_ID = 2**31 - 1  # INTEGER primary keys on PostgreSQL (and what SQLite ids never exceed here)
 NUL = "\x00"
 _ASCII_DIGITS = re.compile(r"[0-9]+")
+# An RFC 3339 date-time with a time zone, a real calendar date, years 0002 to 9998 (so that any
+# offset stays within Python's years 1 to 9999 in UTC). The OpenAPI document states the same
+# pattern (components.schemas.DueAt; tests/web/test_openapi.py keeps the two equal).
+DATE_TIME_PATTERN = (
+    r"^(?!0000|0001|9999)(?:[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+    r"|(?:0[13578]|1[02])-31)|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)"
+    r"[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_DATE_TIME = re.compile(DATE_TIME_PATTERN)
+YEARS = (2, 9998)
 
 
 class InputError(ValueError):
@@ -70,46 +80,52 @@ def json_id(value: Any, field: str) -> int:
 def text(value: Any, field: str, *, required: bool = False, max_length: int | None = None,
          strip: bool = True) -> str:
     """A text field from a JSON body or form: a string, without NUL, at most `max_length`
-    characters (after stripping surrounding whitespace when `strip`)."""
+    characters as sent; surrounding whitespace is stripped when `strip`."""
     if value is None and not required:
         return ""
     if not isinstance(value, str):
         raise InputError(field, f"{field} must be text")
     if NUL in value:
         raise InputError(field, f"{field} must not contain NUL characters")
+    if max_length is not None and len(value) > max_length:  # as sent, as the document counts it
+        raise InputError(field, f"{field} must be at most {max_length:,} characters")
     if strip:
         value = value.strip()
     if required and not value:
         raise InputError(field, f"{field} is required")
-    if max_length is not None and len(value) > max_length:
-        raise InputError(field, f"{field} must be at most {max_length:,} characters")
     return value
 
 
+def known_fields(body: dict[str, Any], known: tuple[str, ...]) -> None:
+    """A JSON body holds only the properties its operation lists: a typo ("clas_id") is an
+    error naming it, not a field silently ignored."""
+    unknown = sorted(key for key in body if key not in known)
+    if unknown:
+        raise InputError(unknown[0], f"unknown field {unknown[0]!r} (known: {', '.join(known)})")
+
+
 def aware_datetime(raw: Any, field: str, *, local_utc: bool = False) -> datetime:
-    """An ISO 8601 date-time with a time zone, as a timezone-aware UTC datetime. With
-    `local_utc` it is the value of an <input type="datetime-local"> instead: no time zone,
-    read as UTC."""
-    if not isinstance(raw, str):
-        raise InputError(field, f"{field} must be an ISO 8601 date-time with a time zone")
-    if NUL in raw or not raw.isascii():
-        raise InputError(field, f"{field} must be an ISO 8601 date-time with a time zone")
+    """An RFC 3339 date-time with a time zone (DATE_TIME_PATTERN), as a timezone-aware UTC
+    datetime. With `local_utc` it is the value of an <input type="datetime-local"> instead: no
+    time zone, read as UTC."""
+    wrong = InputError(field, f"{field} must be a date-time with a time zone, years {YEARS[0]} to {YEARS[1]} "
+                              f"(RFC 3339, e.g. 2026-12-01T23:59:00Z)")
+    if not isinstance(raw, str) or NUL in raw or not raw.isascii():
+        raise wrong
+    if not local_utc and not _DATE_TIME.match(raw):
+        raise wrong
     try:
         # RFC 3339 allows a lower-case "t" and "z"; Python reads them upper-case only.
         value = datetime.fromisoformat(raw.strip().upper())
     except ValueError:
-        raise InputError(field, f"{field} must be an ISO 8601 date-time with a time zone "
-                                f"(e.g. 2026-12-01T23:59:00Z)") from None
+        raise wrong from None
     if local_utc:
         if value.tzinfo is not None:
             raise InputError(field, f"{field} must be a date and time without a time zone (it is read as UTC)")
         value = value.replace(tzinfo=UTC)
-    elif value.tzinfo is None:
-        raise InputError(field, f"{field} must include a time zone (e.g. 2026-12-01T23:59:00Z)")
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise InputError(field, f"{field} is out of range (years 1 to 9999 in UTC)") from None
+    if value.tzinfo is None or not YEARS[0] <= value.year <= YEARS[1]:
+        raise wrong
+    return value.astimezone(UTC)  # cannot overflow: within a day of a year in range
 
 
 def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:

@@ -89,22 +89,23 @@ def seed_params(raw: Any) -> dict[str, Any]:
         raise SeedParamsError(unknown[0], f"unknown field (known: {', '.join(FIELDS)})")
 
     name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise SeedParamsError("name", "required, a non-empty string")
-    name = " ".join(name.split())
-    if len(name) > 200:
+    if not isinstance(name, str) or not name.strip() or "\x00" in name:
+        raise SeedParamsError("name", "required, a non-empty string (no NUL characters)")
+    if len(name) > 200:  # as given, as the API's document counts it
         raise SeedParamsError("name", "at most 200 characters")
+    name = " ".join(name.split())
 
     slug = raw.get("slug")
-    if not isinstance(slug, str) or not _SLUG.match(slug):
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):  # fullmatch: "$" would allow a final "\n"
         raise SeedParamsError("slug", "required: 1-80 lowercase letters, digits and inner hyphens")
 
     domain = raw.get("email_domain")
     if domain is None:
         domain = f"{slug}.aula.local"
-    if not isinstance(domain, str) or not _DOMAIN.match(domain.strip().lower()):
+    # ASCII first: "K" (the Kelvin sign) lower-cases to "k" and would pass as a letter.
+    if not isinstance(domain, str) or not domain.isascii() or not _DOMAIN.fullmatch(domain.lower()):
         raise SeedParamsError("email_domain", "must be a domain name such as school.example.org")
-    domain = domain.strip().lower()
+    domain = domain.lower()
 
     def integer(field: str, default: int) -> int:
         value = raw.get(field)

@@ -236,3 +236,13 @@ def test_a_failure_is_an_html_500_page_for_pages_and_json_for_the_api(web_app):
     assert page.status_code == 500 and page.mimetype == "text/html" and b'<main id="main"' in page.data
     api = client.get("/api/boom")
     assert api.status_code == 500 and api.get_json() == {"error": "internal error"}
+
+
+def test_unknown_fields_in_a_body_are_a_400_naming_them(client, teacher_headers, school):
+    typo = {"kind": "class_roster", "clas_id": school["class"].id, "format": "csv"}
+    _error(client.post("/api/reports", headers=teacher_headers, json=typo), 400, "clas_id")
+    _error(client.post("/api/login", json={"email": "a@example.test", "password": "x", "remember": True}), 400,
+           "remember")
+    url = f"/api/classes/{school['class'].id}/activities"
+    _error(client.post(url, headers=teacher_headers, json={"title": "Lista", "due": "2026-12-01T00:00:00Z"}), 400,
+           "due")

@@ -152,3 +152,9 @@ def test_the_yaml_parser_the_endpoint_needs_is_a_runtime_dependency():
     # openapi.py reads the YAML on the deployed web tier, not only in tests.
     runtime = (ROOT / "requirements.txt").read_text().lower()
     assert re.search(r"^pyyaml==", runtime, re.MULTILINE), "add PyYAML to requirements.txt"
+
+
+def test_the_documented_due_date_pattern_is_the_one_the_api_applies(document):
+    from core.parsing import DATE_TIME_PATTERN
+
+    assert document["components"]["schemas"]["DueAt"]["oneOf"][1]["pattern"] == DATE_TIME_PATTERN

@@ -10,7 +10,7 @@ from core.activities import DESCRIPTION_MAX, TITLE_MAX, publish_activity
 from core.app import json_error, services, session
 from core.jobs.outbox import flush
 from core.jobs.submit import QuotaExceeded
-from core.parsing import InputError, aware_datetime, text
+from core.parsing import InputError, aware_datetime, known_fields, text
 from web.api.guard import current_user, json_body, login_required, quota_response
 from web.api.jobs import job_json
 from web.api.polling import polled
@@ -34,6 +34,7 @@ def publish(class_id: int):
     if school_class is None:
         return json_error(404, f"class {class_id} not found")
     try:
+        known_fields(body, ("title", "description", "due_at"))
         title = text(body.get("title"), "title", required=True, max_length=TITLE_MAX)
         description = text(body.get("description"), "description", max_length=DESCRIPTION_MAX, strip=False)
         due = body.get("due_at")

@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, request
 
 from core.app import json_error, services, session
 from core.auth import issue_token, live_logins, revoke
+from core.parsing import InputError, known_fields
 from web.api.guard import current_login_id, current_user, json_body, login_required
 from web.login_throttle import LoginThrottled, throttled_login
 
@@ -23,6 +24,10 @@ def login():
     body = json_body()
     if body is None:
         return json_error(400, "send a JSON object with email and password")
+    try:
+        known_fields(body, ("email", "password"))
+    except InputError as exc:
+        return json_error(400, exc.message, field=exc.field)
     email, password = body.get("email"), body.get("password")
     for field, value in (("email", email), ("password", password)):
         if not isinstance(value, str) or not value:

@@ -6,7 +6,7 @@ from core.app import json_error, services, session
 from core.jobs.outbox import flush
 from core.jobs.submit import QuotaExceeded, submit
 from core.access import visible_class
-from core.parsing import InputError, json_id
+from core.parsing import InputError, json_id, known_fields
 from core.reports import REPORT_FORMATS, REPORT_KINDS
 from web.api.guard import current_user, json_body, login_required, quota_response
 from web.api.jobs import job_json
@@ -21,6 +21,10 @@ def request_report():
     if body is None:
         return json_error(400, "send a JSON object with kind, class_id and format")
     kind, class_id, fmt = body.get("kind"), body.get("class_id"), body.get("format", "csv")
+    try:
+        known_fields(body, ("kind", "class_id", "format"))
+    except InputError as exc:
+        return json_error(400, exc.message, field=exc.field)
     if kind not in REPORT_KINDS:
         return json_error(400, f"kind must be one of {', '.join(REPORT_KINDS)}", field="kind")
     try:
