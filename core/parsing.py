@@ -50,8 +50,9 @@ def ascii_int(raw: str | None) -> int | None:
 
 
 def int_param(raw: str | None, field: str, low: int, high: int, default: int | None = None) -> int | None:
-    """A whole number from a query string or form field; `default` when absent or empty."""
-    if raw is None or raw == "":
+    """A whole number from a query string or form field; `default` when absent (an empty value
+    is not a number: the OpenAPI document says integer)."""
+    if raw is None:
         return default
     value = ascii_int(raw)
     if value is None or not low <= value <= high:

@@ -246,3 +246,10 @@ def test_unknown_fields_in_a_body_are_a_400_naming_them(client, teacher_headers,
     url = f"/api/classes/{school['class'].id}/activities"
     _error(client.post(url, headers=teacher_headers, json={"title": "Lista", "due": "2026-12-01T00:00:00Z"}), 400,
            "due")
+
+
+@pytest.mark.parametrize("query, field", [("/api/classes?page=", "page"), ("/api/jobs?size=", "size"),
+                                          ("/api/jobs?state=", "state"), ("/api/notifications?unread=TRUE", "unread"),
+                                          ("/api/notifications?unread=%201", "unread")])
+def test_query_values_are_exactly_what_the_document_allows(client, teacher_headers, query, field):
+    _error(client.get(query, headers=teacher_headers), 400, field)

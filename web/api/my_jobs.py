@@ -16,7 +16,7 @@ bp = Blueprint("my_jobs", __name__)
 
 
 def state_arg() -> str | None:
-    state = request.args.get("state") or None
+    state = request.args.get("state")  # absent: every state; "" is no state (as the document says)
     if state is not None and state not in JOB_STATES:
         raise PageParamError("state", f"state must be one of {', '.join(JOB_STATES)}")
     return state

@@ -17,12 +17,12 @@ from web.api.guard import current_user, login_required
 
 bp = Blueprint("notifications", __name__)
 
-_TRUE, _FALSE = ("1", "true"), ("0", "false", "")
+_TRUE, _FALSE = ("1", "true"), ("0", "false")
 
 
 def unread_filter(args: Mapping[str, str]) -> bool:
     """`?unread=1` shows only unread notifications; anything but a yes/no value is a 400."""
-    raw = str(args.get("unread", "")).strip().lower()
+    raw = args.get("unread", "0")  # exactly the document's values: "TRUE" or " 1" are not one of them
     if raw in _TRUE:
         return True
     if raw in _FALSE:
