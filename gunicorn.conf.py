@@ -1,4 +1,5 @@
-"""gunicorn settings, from the environment, with defaults per role.
+"""gunicorn settings, from the environment (parsed and validated by core.settings.GunicornSettings,
+like the app's own settings), with defaults per role.
 
 Both Elastic Beanstalk environments run the same Procfile line; APP_ROLE picks the defaults.
 The numbers are links of the timeout chains (ARCHITECTURE.md section 3, docs/deploy.md), which
@@ -14,19 +15,18 @@ Logging: gunicorn's own lines are JSON like the app's. The app's handlers, and t
 Logs handler when CLOUDWATCH_LOG_GROUP is set, are created in each worker after the fork
 (post_worker_init) and flushed when the worker exits (worker_exit, worker_abort).
 """
-import multiprocessing
-import os
+from core.settings import GunicornSettings
 
-_role = os.environ.get("APP_ROLE", "web")
-_worker = _role == "worker"
+_settings = GunicornSettings.from_env()  # every bad variable listed at once (SettingsError)
+_role = _settings.role
 
 wsgi_app = "wsgi:create_app()"
-bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
-worker_class = "sync" if _worker else "gthread"
-workers = int(os.environ.get("GUNICORN_WORKERS", "4" if _worker else str(min(4, multiprocessing.cpu_count() * 2))))
-threads = 1 if _worker else int(os.environ.get("GUNICORN_THREADS", "8"))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "600" if _worker else "30"))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+bind = _settings.bind
+worker_class = _settings.worker_class
+workers = _settings.workers
+threads = _settings.threads
+timeout = _settings.timeout
+graceful_timeout = _settings.graceful_timeout
 keepalive = 75
 # The app (and its database pool and boto3 clients) is built in each worker after the fork.
 preload_app = False
@@ -57,12 +57,12 @@ logconfig_dict = {
 def post_worker_init(worker):
     # In the worker, after the fork and after the app (with its logging) exists: a sender thread
     # or boto3 client made in the master would be shared by every worker, or lost in the fork.
-    from core import logs, metrics
-    from core.settings import Settings
+    # The settings are the ones the app parsed (worker.wsgi is the app).
+    from core import logs
 
-    settings = Settings.from_env()
-    metrics.configure(settings.metrics_namespace)
-    logs.ship_from_settings(settings)
+    services = getattr(worker.wsgi, "extensions", {}).get("aula")
+    if services is not None:  # None: `gunicorn --reload` serving the error of an app that failed to load
+        logs.ship_from_settings(services.settings)
 
 
 def worker_abort(worker):

@@ -2,16 +2,18 @@
 picks the app; both roles ship in the same bundle."""
 from __future__ import annotations
 
-import os
+from flask import Flask
 
 
-def create_app():
-    role = os.environ.get("APP_ROLE", "")
-    if role == "worker":
+def create_app() -> Flask:
+    from core.settings import Settings
+
+    # Parsed once, here, for the app of either role: every bad variable is named at once.
+    settings = Settings.from_env()
+    if settings.role == "worker":
         from worker import create_app as create_worker
 
-        return create_worker()
-    # web.create_app validates APP_ROLE (and everything else) and names what is wrong.
+        return create_worker(settings)
     from web import create_app as create_web
 
-    return create_web()
+    return create_web(settings)

@@ -172,15 +172,15 @@ def _seed(session, services, params: dict, args: argparse.Namespace) -> int:
     if open_seed_workflows(session, slug):
         print(f"a seed of {slug!r} is already running", file=sys.stderr)
         return 1
-    import os
-
     from core.auth import hash_password
+    from core.settings import SettingsError, seed_initial_password
 
-    password = os.environ.get("SEED_INITIAL_PASSWORD", "")
+    try:
+        password = seed_initial_password()
+    except SettingsError as exc:
+        print("; ".join(exc.problems), file=sys.stderr)
+        return 2
     if password:
-        if len(password) < 10:
-            print("SEED_INITIAL_PASSWORD must be at least 10 characters", file=sys.stderr)
-            return 2
         params = {**params, "password_hash": hash_password(password)}
     elif services.settings.session_cookie_secure:
         # The demo passwords are public (README); only the plain-http local stack may use them.

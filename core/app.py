@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from core import aws
+from core.aws import AwsClients
 from core.db import Database
 from core.jobs.queue import SqsQueue
-from core.mail import Mailer
 from core.logs import bind, configure_logging, start_context
+from core.mail import Mailer
+from core.metrics import JobMetrics
 from core.parsing import MAX_ID
 from core.settings import Settings
 from core.storage import S3Storage
@@ -55,14 +56,24 @@ class IdConverter(IntegerConverter):
 
 
 class Services:
-    """The process-wide collaborators, built once per app (after gunicorn forks)."""
+    """The process-wide collaborators, built once per app (after gunicorn forks) from the settings:
+    nothing here is a module-level client."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.db = Database(settings)
-        self.queue = SqsQueue(aws.client(settings, "sqs", fast=settings.role == "web"), settings.sqs_queue_url)
-        self.storage = S3Storage(aws.client(settings, "s3"), settings.s3_bucket)
-        self.mailer = Mailer.from_settings(settings)
+        clients = AwsClients(settings)
+        self.queue = SqsQueue(clients.client("sqs", fast=settings.role == "web"), settings.sqs_queue_url)
+        self.storage = S3Storage(clients.client("s3"), settings.s3_bucket)
+        self.metrics = JobMetrics(settings.metrics_namespace)
+        # Only the worker sends email (email is a job): the web tier builds no SES client.
+        self._mailer = Mailer.from_settings(settings, clients) if settings.role == "worker" else None
+
+    @property
+    def mailer(self) -> Mailer:
+        if self._mailer is None:
+            raise RuntimeError(f"the {self.settings.role} tier has no mailer: email is sent by jobs the worker runs")
+        return self._mailer
 
 
 def services() -> Services:

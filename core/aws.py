@@ -8,29 +8,27 @@ from botocore.config import Config
 
 from core.settings import Settings
 
-_session: boto3.session.Session | None = None
 
+class AwsClients:
+    """Builds the clients of one app (core.app.Services) or one process-wide helper (the log
+    shipper). One boto3 session each: it caches the service models, which take ~0.1 s per client
+    to load otherwise. Clients are built at start-up, before any request thread exists."""
 
-def _boto_session() -> boto3.session.Session:
-    # One session per process: it caches the service models, which take ~0.1 s per client to
-    # load otherwise. Clients are built at app start-up, before any request thread exists.
-    global _session
-    if _session is None:
-        _session = boto3.session.Session()
-    return _session
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.session = boto3.session.Session()
 
-
-def client(settings: Settings, service: str, *, fast: bool = False) -> Any:
-    # fast=True bounds a call to a few seconds: the web tier must answer quickly even when SQS
-    # is unreachable, and the outbox relay sends whatever the fast path could not.
-    config = Config(
-        connect_timeout=2 if fast else 10,
-        read_timeout=5 if fast else 60,
-        retries={"mode": "standard", "max_attempts": 2 if fast else 5},
-    )
-    return _boto_session().client(
-        service,
-        region_name=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url,
-        config=config,
-    )
+    def client(self, service: str, *, fast: bool = False) -> Any:
+        # fast=True bounds a call to a few seconds: the web tier must answer quickly even when SQS
+        # is unreachable, and the outbox relay sends whatever the fast path could not.
+        config = Config(
+            connect_timeout=2 if fast else 10,
+            read_timeout=5 if fast else 60,
+            retries={"mode": "standard", "max_attempts": 2 if fast else 5},
+        )
+        return self.session.client(
+            service,
+            region_name=self.settings.aws_region,
+            endpoint_url=self.settings.aws_endpoint_url,
+            config=config,
+        )

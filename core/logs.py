@@ -14,8 +14,9 @@ import contextvars
 import logging
 import string
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from pythonjsonlogger.json import JsonFormatter
@@ -32,7 +33,8 @@ METRICS_LOGGER = "aula.metrics"
 STREAM_PLACEHOLDERS = frozenset({"role", "machine_name", "program_name", "process_id", "thread_name", "strftime"})
 SEND_INTERVAL_SECONDS = 10
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
+# Never changed in place: each change sets a new dict (so the default, read-only, is shared safely).
+_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("log_context", default=MappingProxyType({}))
 
 
 @contextmanager
@@ -140,10 +142,10 @@ def ship_from_settings(settings: Settings) -> logging.Handler | None:
     """Start shipping if the settings name a log group; None (stdout only) otherwise."""
     if not settings.cloudwatch_log_group:
         return None
-    from core import aws
+    from core.aws import AwsClients
 
     return ship_to_cloudwatch(settings.role, settings.cloudwatch_log_group, settings.cloudwatch_log_stream,
-                              aws.client(settings, "logs"))
+                              AwsClients(settings).client("logs"))
 
 
 def stop_shipping() -> None:

@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 
 import jinja2
 
-from core import aws
+from core.aws import AwsClients
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,11 @@ class Mailer:
         self.mailbox_dir = Path(mailbox_dir) if mailbox_dir else None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Mailer":
+    def from_settings(cls, settings: Settings, clients: AwsClients | None = None) -> Mailer:
         # fast=True bounds one send to a few seconds (two attempts), well inside the email job's
         # time limit and lease: a send must never outlive the claim that protects it.
-        return cls(aws.client(settings, "sesv2", fast=True), settings.mail_sender, settings.mail_mailbox_dir)
+        ses = (clients or AwsClients(settings)).client("sesv2", fast=True)
+        return cls(ses, settings.mail_sender, settings.mail_mailbox_dir)
 
     def send(self, to: str, template: str, context: dict[str, Any]) -> str:
         """Render and send one email; return SES's MessageId. SES errors (botocore ClientError)
@@ -118,7 +119,7 @@ class Mailer:
         message.set_content(email.text)
         message.add_alternative(email.html, subtype="html")
         # Sortable by time: `ls var/mailbox` lists the newest last.
-        name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}-{_safe(message_id)}.eml"
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{_safe(message_id)}.eml"
         try:
             self.mailbox_dir.mkdir(parents=True, exist_ok=True)
             # Written whole then renamed, so a reader never sees half a message.

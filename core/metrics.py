@@ -17,7 +17,8 @@ Metrics, in namespace METRICS_NAMESPACE (default "Aula/Jobs"):
 | `JobQueueWait` | Seconds | none; `JobType`              | from when the job could start (enqueued, or its retry was due) to when this run started |
 | `JobRuns`      | Count   | `Outcome`                    | 1 per run, to graph outcomes                   |
 
-The alarms in infra/aula-ops.yaml read these names; tests/deploy check they match.
+The alarms in infra/aula-ops.yaml read these names; tests/deploy check they match. The app
+factory builds one JobMetrics per app with the namespace from the settings (core.app.Services).
 """
 from __future__ import annotations
 
@@ -30,31 +31,29 @@ DEFAULT_NAMESPACE = "Aula/Jobs"
 FAILED = "failed"
 
 _log = logging.getLogger(METRICS_LOGGER)
-_namespace = DEFAULT_NAMESPACE
 
 
-def configure(namespace: str) -> None:
-    """Set the CloudWatch namespace (from settings, once per process after the fork)."""
-    global _namespace
-    _namespace = namespace
+class JobMetrics:
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE):
+        self.namespace = namespace
 
+    def job_finished(self, job_type: str, outcome: str, duration_seconds: float,
+                     queue_wait_seconds: float | None) -> None:
+        """Record one finished run of a job. `outcome` is what the run ended in (e.g. "succeeded",
+        "failed", "retrying", "cancelled"); only "failed" counts as a failure. `queue_wait_seconds`
+        is None when unknown.
 
-def job_finished(job_type: str, outcome: str, duration_seconds: float, queue_wait_seconds: float | None) -> None:
-    """Record one finished run of a job. `outcome` is what the run ended in (e.g. "succeeded",
-    "failed", "retrying", "cancelled"); only "failed" counts as a failure. `queue_wait_seconds`
-    is None when unknown.
-
-    Never raises: a metric must not change what happens to the job.
-    """
-    try:
-        # A dict message: the JSON formatter merges it into the line as is, `_aws` included
-        # (it drops underscore-prefixed `extra` fields).
-        _log.info({
-            "message": f"job {job_type} {outcome} in {duration_seconds:.3f} s",
-            **emf_fields(_namespace, job_type, outcome, duration_seconds, queue_wait_seconds),
-        })
-    except Exception:  # noqa: BLE001  (whatever went wrong, the job's outcome stands)
-        _log.warning("could not record the metrics of a %s job", job_type, exc_info=True)
+        Never raises: a metric must not change what happens to the job.
+        """
+        try:
+            # A dict message: the JSON formatter merges it into the line as is, `_aws` included
+            # (it drops underscore-prefixed `extra` fields).
+            _log.info({
+                "message": f"job {job_type} {outcome} in {duration_seconds:.3f} s",
+                **emf_fields(self.namespace, job_type, outcome, duration_seconds, queue_wait_seconds),
+            })
+        except Exception:  # noqa: BLE001  (whatever went wrong, the job's outcome stands)
+            _log.warning("could not record the metrics of a %s job", job_type, exc_info=True)
 
 
 def emf_fields(namespace: str, job_type: str, outcome: str, duration_seconds: float,

@@ -5,10 +5,11 @@ misconfigured environment sees the whole list at once instead of one error per d
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 from urllib.parse import quote
 
 ROLES = ("web", "worker")
@@ -70,7 +71,7 @@ class Settings:
     trusted_proxies: int = 0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = _Reader(os.environ if environ is None else environ)
         settings = cls(
             role=env.choice("APP_ROLE", ROLES),
@@ -105,6 +106,44 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class GunicornSettings:
+    """What gunicorn.conf.py gives gunicorn, by role. The defaults are links of the timeout chains
+    (ARCHITECTURE.md section 3; gunicorn.conf.py says why each is what it is). APP_ROLE may be
+    unset here (web): the app itself still requires it."""
+
+    role: str
+    bind: str
+    workers: int
+    threads: int
+    timeout: int
+    graceful_timeout: int
+
+    @property
+    def worker_class(self) -> str:
+        return "sync" if self.role == "worker" else "gthread"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, cpu_count: int | None = None) -> GunicornSettings:
+        env = _Reader(os.environ if environ is None else environ)
+        role = env.choice("APP_ROLE", ROLES, required=False) or "web"
+        worker = role == "worker"
+        port = env.integer("PORT", 8000, minimum=1, maximum=65535)
+        web_workers = min(4, (cpu_count or multiprocessing.cpu_count()) * 2)
+        settings = cls(
+            role=role,
+            bind=env.optional("GUNICORN_BIND") or f"127.0.0.1:{port}",
+            workers=env.integer("GUNICORN_WORKERS", 4 if worker else web_workers, minimum=1),
+            # One job per worker process: the sync worker class has no threads.
+            threads=1 if worker else env.integer("GUNICORN_THREADS", 8, minimum=1),
+            timeout=env.integer("GUNICORN_TIMEOUT", 600 if worker else 30, minimum=1),
+            graceful_timeout=env.integer("GUNICORN_GRACEFUL_TIMEOUT", 30, minimum=0),
+        )
+        if env.problems:
+            raise SettingsError(env.problems)
+        return settings
+
+
+@dataclass(frozen=True)
 class DatabaseSettings:
     url: str
     sslmode: str | None = None
@@ -125,7 +164,21 @@ def database_settings(environ: Mapping[str, str] | None = None, url: str | None 
     return settings
 
 
-def _database_url(env: "_Reader") -> str:
+MIN_SEED_PASSWORD_LENGTH = 10
+
+
+def seed_initial_password(environ: Mapping[str, str] | None = None) -> str | None:
+    """SEED_INITIAL_PASSWORD, the initial password of the accounts `python -m core seed` creates
+    (None when unset). Taken as given, spaces included: it is a password."""
+    value = (os.environ if environ is None else environ).get("SEED_INITIAL_PASSWORD", "")
+    if not value:
+        return None
+    if len(value) < MIN_SEED_PASSWORD_LENGTH:
+        raise SettingsError([f"SEED_INITIAL_PASSWORD must be at least {MIN_SEED_PASSWORD_LENGTH} characters"])
+    return value
+
+
+def _database_url(env: _Reader) -> str:
     url = env.optional("DATABASE_URL")
     if url is None and env.optional("RDS_HOSTNAME"):
         # An RDS instance attached to the Elastic Beanstalk environment publishes RDS_* properties.

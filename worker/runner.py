@@ -14,7 +14,6 @@ from typing import Any, Mapping
 
 from sqlalchemy.orm import Session
 
-from core import metrics
 from core.app import Services
 from core.db import utcnow
 from core.jobs import lifecycle, outbox
@@ -74,8 +73,8 @@ def run_message(services: Services, envelope: Envelope, handlers: Mapping[str, H
         outcome = _run(ctx, handler)
         # Follow-ups, next workflow steps and retries were committed with the outcome; send now.
         outbox.flush(session, services.queue)
-        metrics.job_finished(job_type.name, METRIC_OUTCOMES.get(outcome.body.get("outcome"), "other"),
-                             time.monotonic() - ctx.started, (claimed_at - ready_at).total_seconds())
+        services.metrics.job_finished(job_type.name, METRIC_OUTCOMES.get(outcome.body.get("outcome"), "other"),
+                                      time.monotonic() - ctx.started, (claimed_at - ready_at).total_seconds())
         return outcome
 
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import boto3
 import pytest
 
-from core import logs, metrics
+from core import logs
 from core.jobs.errors import PermanentJobError
 from core.jobs.outbox import envelope_for
 from core.logs import configure_logging, log_context, ship_to_cloudwatch, stop_shipping
@@ -34,7 +34,6 @@ def restore_logging():
     finally:
         stop_shipping()
         logs._context.reset(context)
-        metrics.configure(metrics.DEFAULT_NAMESPACE)
         for handler in [h for h in root.handlers if h not in handlers]:
             root.removeHandler(handler)
         root.setLevel(level)
@@ -102,25 +101,43 @@ def test_a_stream_name_watchtower_cannot_fill_is_refused_at_start(cloudwatch):
         ship_to_cloudwatch("web", GROUP, "{role}/{logger_id}", cloudwatch)
 
 
-def test_the_gunicorn_hooks_ship_after_the_fork_and_flush_at_exit(cloudwatch, monkeypatch):
+def test_the_gunicorn_hooks_ship_after_the_fork_and_flush_at_exit(cloudwatch, monkeypatch, tmp_path):
     for name, value in {"APP_ROLE": "web", "SECRET_KEY": "hook-test-secret-key-123-0123456789ab", "S3_BUCKET": "b",
                         "SQS_QUEUE_URL": "http://127.0.0.1:9/q", "AWS_REGION": REGION, "CLOUDWATCH_LOG_GROUP": GROUP,
-                        "METRICS_NAMESPACE": "Aula-hooks/Jobs"}.items():
+                        "METRICS_NAMESPACE": "Aula-hooks/Jobs",
+                        "DATABASE_URL": f"sqlite:///{tmp_path}/unused.sqlite3"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("CLOUDWATCH_LOG_STREAM", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     hooks = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    worker = SimpleNamespace(pid=4242)
-    configure_logging("web")  # what creating the app did in the worker, just before the hook
-
-    hooks["post_worker_init"](worker)
-    metrics.job_finished("report", "succeeded", 1.5, 0.25)
-    hooks["worker_exit"](SimpleNamespace(), worker)
+    # What a gunicorn worker does after the fork: build the app (wsgi_app), then call the hook.
+    module, call = hooks["wsgi_app"].split(":")
+    app = runpy.run_path(str(ROOT / f"{module}.py"))[call.removesuffix("()")]()
+    worker = SimpleNamespace(pid=4242, wsgi=app)
+    try:
+        hooks["post_worker_init"](worker)
+        app.extensions["aula"].metrics.job_finished("report", "succeeded", 1.5, 0.25)
+        hooks["worker_exit"](SimpleNamespace(), worker)
+    finally:
+        app.extensions["aula"].db.dispose()
 
     ((stream, line),) = shipped(cloudwatch)
     assert stream.startswith("web/")
     assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Aula-hooks/Jobs"  # EMF reaches the log group intact
     assert (line["JobType"], line["JobDuration"], line["JobQueueWait"]) == ("report", 1.5, 0.25)
+
+
+def test_the_gunicorn_hook_leaves_an_app_that_failed_to_load_alone(cloudwatch, monkeypatch):
+    monkeypatch.setenv("CLOUDWATCH_LOG_GROUP", GROUP)
+    hooks = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+    def error_page(environ, start_response):  # what `gunicorn --reload` serves then
+        return []
+
+    hooks["post_worker_init"](SimpleNamespace(pid=4242, wsgi=error_page))
+    logging.getLogger("aula.test").error("not shipped")
+    hooks["worker_exit"](SimpleNamespace(), SimpleNamespace(pid=4242))
+    assert shipped(cloudwatch) == []
 
 
 def test_a_failing_jobs_log_line_reaches_cloudwatch_with_its_job_id(worker_client, make_job, probe, cloudwatch):  # noqa: F811

@@ -63,7 +63,6 @@ def restore_logging():
         yield
     finally:
         logs._context.reset(context)
-        metrics.configure(metrics.DEFAULT_NAMESPACE)
         for handler in [h for h in root.handlers if h not in handlers]:
             root.removeHandler(handler)
         root.setLevel(level)
@@ -86,7 +85,7 @@ def assert_valid_emf(document: dict) -> None:
 def test_a_failed_run_is_one_valid_emf_line_with_its_job_context(capsys):
     configure_logging("worker", "WARNING")  # metric lines ignore the log level
     with log_context(job_id="j-7", job_type="report", sqsd_msgid="m-1"):
-        metrics.job_finished("report", "failed", 12.34567, 3.5)
+        metrics.JobMetrics().job_finished("report", "failed", 12.34567, 3.5)
     (line,) = emitted(capsys)
     assert_valid_emf(line)
     assert (line["JobType"], line["Outcome"], line["JobFailed"], line["JobDuration"], line["JobQueueWait"], line["JobRuns"]) == (
@@ -100,13 +99,13 @@ def test_a_failed_run_is_one_valid_emf_line_with_its_job_context(capsys):
 def test_only_a_failed_outcome_counts_as_a_failure(capsys):
     configure_logging("worker")
     for outcome in ("succeeded", "retrying", "cancelled", "failed"):
-        metrics.job_finished("email", outcome, 1.0, None)
+        metrics.JobMetrics().job_finished("email", outcome, 1.0, None)
     assert [line["JobFailed"] for line in emitted(capsys)] == [0, 0, 0, 1]
 
 
 def test_an_unknown_queue_wait_is_left_out_rather_than_reported_as_zero(capsys):
     configure_logging("worker")
-    metrics.job_finished("email", "succeeded", 0.2, None)
+    metrics.JobMetrics().job_finished("email", "succeeded", 0.2, None)
     (line,) = emitted(capsys)
     assert_valid_emf(line)
     assert "JobQueueWait" not in line
@@ -120,14 +119,13 @@ def test_clock_skew_never_makes_a_negative_wait():
 
 def test_the_namespace_comes_from_configuration(capsys):
     configure_logging("worker")
-    metrics.configure("Aula-staging/Jobs")
-    metrics.job_finished("report", "succeeded", 1.0, 1.0)
+    metrics.JobMetrics("Aula-staging/Jobs").job_finished("report", "succeeded", 1.0, 1.0)
     (line,) = emitted(capsys)
     assert {d["Namespace"] for d in line["_aws"]["CloudWatchMetrics"]} == {"Aula-staging/Jobs"}
 
 
 def test_a_bad_call_is_logged_and_does_not_raise(capsys):
     configure_logging("worker")
-    metrics.job_finished("", "failed", 1.0, None)
+    metrics.JobMetrics().job_finished("", "failed", 1.0, None)
     (line,) = emitted(capsys)
     assert line["level"] == "WARNING" and "_aws" not in line and "ValueError" in line["exc_info"]

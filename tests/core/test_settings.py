@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from core.db import Database, make_engine
-from core.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
+from core.settings import DEFAULT_DATABASE_URL, GunicornSettings, Settings, SettingsError, seed_initial_password
 
 VALID = {
     "APP_ROLE": "web",
@@ -197,3 +197,43 @@ def test_database_sslmode_and_rootcert_reach_the_driver():
 def test_without_sslmode_the_driver_gets_no_ssl_options():
     params = _connect_params(make_engine("postgresql+psycopg://aula:pw@db.example/aula"))
     assert "sslmode" not in params and "sslrootcert" not in params
+
+
+def test_gunicorn_settings_default_per_role():
+    web = GunicornSettings.from_env({}, cpu_count=1)
+    assert web == GunicornSettings(role="web", bind="127.0.0.1:8000", workers=2, threads=8, timeout=30,
+                                   graceful_timeout=30)
+    assert web.worker_class == "gthread"
+    assert GunicornSettings.from_env({}, cpu_count=16).workers == 4
+    worker = GunicornSettings.from_env({"APP_ROLE": "worker", "GUNICORN_THREADS": "8"}, cpu_count=16)
+    assert (worker.worker_class, worker.workers, worker.threads, worker.timeout) == ("sync", 4, 1, 600)
+
+
+def test_gunicorn_settings_take_the_environment():
+    settings = GunicornSettings.from_env({"APP_ROLE": "web", "PORT": "9000", "GUNICORN_WORKERS": "3",
+                                          "GUNICORN_THREADS": "2", "GUNICORN_TIMEOUT": "45",
+                                          "GUNICORN_GRACEFUL_TIMEOUT": "0"})
+    assert (settings.bind, settings.workers, settings.threads, settings.timeout, settings.graceful_timeout) == (
+        "127.0.0.1:9000", 3, 2, 45, 0)
+    assert GunicornSettings.from_env({"GUNICORN_BIND": "0.0.0.0:80", "PORT": "9000"}).bind == "0.0.0.0:80"
+
+
+def test_bad_gunicorn_settings_are_all_listed_at_once():
+    with pytest.raises(SettingsError) as caught:
+        GunicornSettings.from_env({"APP_ROLE": "wroker", "PORT": "http", "GUNICORN_WORKERS": "0",
+                                   "GUNICORN_THREADS": "many", "GUNICORN_TIMEOUT": "-1"})
+    assert caught.value.problems == [
+        "APP_ROLE must be one of web, worker (got 'wroker')",
+        "PORT must be a whole number (got 'http')",
+        "GUNICORN_WORKERS must be at least 1 (got 0)",
+        "GUNICORN_THREADS must be a whole number (got 'many')",
+        "GUNICORN_TIMEOUT must be at least 1 (got -1)",
+    ]
+
+
+def test_the_seed_password_is_optional_at_least_ten_characters_and_taken_as_given():
+    assert seed_initial_password({}) is None and seed_initial_password({"SEED_INITIAL_PASSWORD": ""}) is None
+    assert seed_initial_password({"SEED_INITIAL_PASSWORD": " a secret! "}) == " a secret! "
+    with pytest.raises(SettingsError) as caught:
+        seed_initial_password({"SEED_INITIAL_PASSWORD": "short"})
+    assert caught.value.problems == ["SEED_INITIAL_PASSWORD must be at least 10 characters"]

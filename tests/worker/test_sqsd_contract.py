@@ -201,12 +201,10 @@ def test_ses_throttling_is_retried_and_a_rejected_message_fails_at_once(worker_c
     assert "from SES" in _job(db, rejected.id).error
 
 
-def test_each_run_writes_one_metrics_line_with_outcome_duration_and_queue_wait(worker_client, probe, make_job,
-                                                                             monkeypatch):
-    from core import metrics
-
+def test_each_run_writes_one_metrics_line_with_outcome_duration_and_queue_wait(worker_app, worker_client, probe,
+                                                                             make_job, monkeypatch):
     seen: list[tuple] = []
-    monkeypatch.setattr(metrics, "job_finished", lambda *args: seen.append(args))
+    monkeypatch.setattr(worker_app.extensions["aula"].metrics, "job_finished", lambda *args: seen.append(args))
     probe.behaviour = lambda ctx: (_ for _ in ()).throw(PermanentJobError("no"))
     deliver(worker_client, envelope_for(make_job()).to_json())
     probe.behaviour = lambda ctx: {"ok": True}

@@ -315,6 +315,9 @@ def test_the_cli_starts_a_seed_of_any_size(database_url, aws, db, run_until_fini
     # Outside the local stack the public demo passwords are never given out.
     assert cli(args) == 2 and "SEED_INITIAL_PASSWORD" in capsys.readouterr().err
     assert db.scalar(sa.select(sa.func.count(Workflow.id))) == 0
+    monkeypatch.setenv("SEED_INITIAL_PASSWORD", "too-short")
+    assert cli(args) == 2 and "SEED_INITIAL_PASSWORD must be at least 10 characters" in capsys.readouterr().err
+    assert db.scalar(sa.select(sa.func.count(Workflow.id))) == 0
     monkeypatch.setenv("SEED_INITIAL_PASSWORD", "an-operator-secret")
     assert cli(args) == 0
     workflow = db.scalars(sa.select(Workflow)).one()
