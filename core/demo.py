@@ -1,5 +1,5 @@
 """The demo institution that `make run` starts with, created by the `seed_institution` workflow
-(worker/workflows/seed.py) through the real queue.
+(worker/workflows/seed/) through the real queue.
 
 Idempotent: nothing is started when the institution exists or a seed of it is still under way,
 so restarting the local stack keeps existing data and never runs two seeds.
