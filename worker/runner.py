@@ -19,7 +19,7 @@ from core.db import utcnow
 from core.jobs import lifecycle, outbox
 from core.jobs.envelope import Envelope
 from core.jobs.contract import JobType
-from core.jobs.errors import JobCancelled, PermanentJobError, is_permanent
+from worker.errors import JobCancelled, PermanentJobError, is_permanent
 from core.logs import bind
 from core.models import Job
 from core.models.jobs import OPEN_STATES

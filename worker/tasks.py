@@ -16,7 +16,8 @@ from datetime import timedelta
 
 from core.app import Services
 from core.db import utcnow
-from core.jobs import deadletters, leases, lifecycle, outbox, retention
+from core.jobs import deadletters, lifecycle, outbox
+from worker import leases, retention
 from core.jobs.periodic import (
     DEAD_LETTER_MONITOR,
     PERIODIC_TASKS,

@@ -132,6 +132,13 @@ def _mark_published(session: Session, job_ids: Iterable[uuid.UUID], now: datetim
         )
 
 
+def commit_and_send(session: Session, queue: SqsQueue) -> int:
+    """The one send point for a unit of work: commit it, then send the messages of the jobs it
+    created (the fast path; the relay sends whatever this could not). Returns how many were sent."""
+    session.commit()
+    return flush(session, queue)
+
+
 def flush(session: Session, queue: SqsQueue) -> int:
     """The fast path: send the messages of the jobs this session committed. Never raises: a
     failure leaves the rows unpublished for the relay, and what the user was told stays true."""

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from core import logs
-from core.jobs.errors import PermanentJobError
+from worker.errors import PermanentJobError
 from core.jobs.outbox import envelope_for
 from core.logs import configure_logging, log_context, ship_to_cloudwatch, stop_shipping
 from tests.conftest import REGION

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.jobs.batches import start_batch
-from core.jobs.errors import PermanentJobError
+from worker.errors import PermanentJobError
 from core.jobs.outbox import envelope_for, flush
 from core.jobs.types import JOB_TYPES
 from core.models import Batch, Job

@@ -7,14 +7,14 @@ import pytest
 import sqlalchemy as sa
 from botocore.stub import Stubber
 
-from core.activities import publish_activity
 from core.db import utcnow
 from core.jobs.outbox import envelope_for
 from core.models import Effect, Job
 from tests import factories
 from tests.sqsd import deliver, pump
 from tests.support.ses import SentMail
-from core.jobs.effects import record_effect
+from web.common.activities import publish_activity
+from worker.effects import record_effect
 
 
 @pytest.fixture

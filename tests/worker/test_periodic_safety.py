@@ -5,7 +5,7 @@ import threading
 from datetime import timedelta
 
 from core.db import utcnow
-from core.jobs import leases
+from worker import leases
 from core.jobs.periodic import RELAY_OUTBOX
 from tests.sqsd import fire_task
 from worker import tasks

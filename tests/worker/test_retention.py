@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from core.db import utcnow
 from core.jobs.outbox import new_job
-from core.jobs.retention import purge
+from worker.retention import purge
 from core.models import Job, Notification
 from tests import factories
 

@@ -9,7 +9,7 @@ import uuid
 import sqlalchemy as sa
 
 from core.jobs.envelope import Envelope
-from core.jobs.errors import PermanentJobError
+from worker.errors import PermanentJobError
 from core.jobs.outbox import envelope_for
 from core.models import Job
 from tests.sqsd import deliver

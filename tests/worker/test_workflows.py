@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.jobs import workflows
-from core.jobs.errors import PermanentJobError
+from worker.errors import PermanentJobError
 from core.jobs.outbox import flush
 from core.jobs.workflows import StepSpec, WorkflowSpec, start_workflow
 from core.models import Job, Workflow

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from botocore.exceptions import ClientError
 from sqlalchemy.orm import Session, joinedload
 
-from core.jobs.effects import record_effect
-from core.jobs.errors import PermanentJobError, is_permanent
+from worker.effects import record_effect
+from worker.errors import PermanentJobError, is_permanent
 from core.jobs.types import EMAIL, EmailPayload
 from core.mail import TemplateError
 from core.models import Activity, Effect, SchoolClass, User

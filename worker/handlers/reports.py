@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.jobs.effects import record_effect
-from core.jobs.errors import PermanentJobError
+from worker.effects import record_effect
+from worker.errors import PermanentJobError
 from core.jobs.types import REPORT, ReportPayload
 from core.models import SchoolClass
 from core.reports import build_report as build

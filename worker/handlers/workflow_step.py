@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.jobs.errors import PermanentJobError
+from worker.errors import PermanentJobError
 from core.jobs.types import WORKFLOW_STEP, WorkflowStepPayload
 from core.models import Workflow
 from worker.context import JobContext

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from core import demo
 from core.__main__ import main as cli
 from core.db import utcnow
-from core.jobs.errors import PermanentJobError
+from worker.errors import PermanentJobError
 from core.jobs.outbox import flush, new_job, relay
 from core.jobs.workflows import SEED_INSTITUTION
 from core.models import (

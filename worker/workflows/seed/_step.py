@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from core.auth import hash_password
-from core.jobs.errors import PermanentJobError
+from worker.errors import PermanentJobError
 from core.models import SchoolClass, User, Workflow
 from core.seeding import PASSWORDS, WORKFLOW, SeedParamsError, SeedPlan, seed_params
 from worker.context import JobContext

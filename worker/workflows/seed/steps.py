@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from core.db import utcnow
-from core.jobs.errors import PermanentJobError
+from worker.errors import PermanentJobError
 from core.jobs.workflows import SEED_INSTITUTION
 from core.models import (
     Activity,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from core.jobs.errors import PermanentJobError, TransientJobError, is_permanent
+from worker.errors import PermanentJobError, TransientJobError, is_permanent
 
 
 def client_error(code: str) -> ClientError:
