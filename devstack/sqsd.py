@@ -12,18 +12,13 @@ Run `python -m devstack.sqsd --help` for the command line.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import boto3
@@ -32,88 +27,26 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from croniter import croniter
 
-from devstack.aws_bootstrap import ensure_dummy_credentials
+from devstack.sqsd_protocol import (
+    ATTR_PATH,
+    ATTR_SCHEDULED_TIME,
+    ATTR_TASK_NAME,
+    MAX_BATCH,
+    MISSED_TICK_GRACE,
+    SCHEDULED_BODY,
+    Delivery,
+    build_request,
+    iso_utc,
+    latest_tick,
+)
 from infra.ebconfig import (
-    SQSD_OPTIONS,
-    ConfigError,
     CronTask,
     SqsdSettings,
-    load_cron,
-    load_sqsd_settings,
-    with_overrides,
 )
 
 log = logging.getLogger("devstack.sqsd")
 
-USER_AGENT = "aws-sqsd/2.4"  # the version seen in real captures
-SCHEDULED_BODY = "elasticbeanstalk scheduled job"
-ATTR_PATH = "beanstalk.sqsd.path"
-ATTR_TASK_NAME = "beanstalk.sqsd.task_name"
-ATTR_SCHEDULED_TIME = "beanstalk.sqsd.scheduled_time"
-MAX_BATCH = 10  # SQS ReceiveMessage limit
-MISSED_TICK_GRACE = 300  # v2.0 re-sends a missed tick only within this many seconds
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """The outcome of one delivery attempt: passed to `on_delivery` and logged."""
-
-    message_id: str
-    receive_count: int
-    url: str | None  # None when the message expired without a POST
-    status: int | None  # None when no HTTP response arrived
-    error: str | None
-    elapsed: float
-    outcome: str  # "deleted", "retry" or "expired"
-
-
-def iso_utc(moment: float | datetime | str) -> str:
-    """UTC ISO 8601 with Z and whole seconds, as Ruby's Time#utc.iso8601 prints it.
-
-    A string is parsed first (and passed through unchanged if it is not ISO 8601).
-    """
-    if isinstance(moment, str):
-        try:
-            moment = datetime.fromisoformat(moment)
-        except ValueError:
-            return moment
-    if not isinstance(moment, datetime):
-        moment = datetime.fromtimestamp(moment, UTC)
-    elif moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def build_request(message: Mapping[str, Any], queue_url: str, worker_url: str,
-                  settings: SqsdSettings) -> tuple[str, dict[str, str], bytes]:
-    """URL, headers and body of the POST for one received SQS message."""
-    attrs = message.get("Attributes", {})
-    mattrs = message.get("MessageAttributes", {})
-    task_path = mattrs.get(ATTR_PATH, {}).get("StringValue")
-    headers = {
-        "User-Agent": USER_AGENT,
-        "Content-Type": settings.mime_type,
-        "X-Aws-Sqsd-Msgid": message["MessageId"],
-        "X-Aws-Sqsd-Receive-Count": attrs.get("ApproximateReceiveCount", ""),
-        "X-Aws-Sqsd-First-Received-At": iso_utc(int(attrs.get("ApproximateFirstReceiveTimestamp", 0)) / 1000),
-        "X-Aws-Sqsd-Sent-At": iso_utc(int(attrs.get("SentTimestamp", 0)) / 1000),
-        "X-Aws-Sqsd-Queue": queue_url.rstrip("/").rsplit("/", 1)[-1],
-        "X-Aws-Sqsd-Path": task_path or "",
-        "X-Aws-Sqsd-Sender-Id": attrs.get("SenderId", ""),
-    }
-    for name, value in mattrs.items():
-        # v2.0 forwards String/Number (incl. custom String.x types), drops Binary and its own attributes.
-        if name.startswith("beanstalk.sqsd.") or not value.get("DataType", "").startswith(("String", "Number")):
-            continue
-        headers[f"X-Aws-Sqsd-Attr-{name}"] = value.get("StringValue", "")
-    scheduled = mattrs.get(ATTR_SCHEDULED_TIME, {}).get("StringValue")
-    if scheduled is None:
-        return worker_url.rstrip("/") + settings.http_path, headers, message.get("Body", "").encode("utf-8")
-    # A periodic task: POST to the task's own URL with no body (v2.0 keys this on scheduled_time).
-    headers["X-Aws-Sqsd-Scheduled-At"] = iso_utc(scheduled)  # v2.0 re-formats the leader's time
-    headers["X-Aws-Sqsd-Taskname"] = mattrs.get(ATTR_TASK_NAME, {}).get("StringValue", "")
-    return worker_url.rstrip("/") + (task_path or settings.http_path), headers, b""
 
 
 class Sqsd:
@@ -330,69 +263,10 @@ class Sqsd:
                 due[task.name] = croniter(task.schedule, now).get_next(datetime)
 
 
-def latest_tick(schedule: str, now: datetime) -> datetime:
-    """The last time at or before `now` matching `schedule` (ticks fall on whole minutes)."""
-    return croniter(schedule, now.replace(microsecond=0) + timedelta(seconds=1)).get_prev(datetime)
-
-
 # -- command line ------------------------------------------------------------------------------
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    env = os.environ
-    parser = argparse.ArgumentParser(prog="python -m devstack.sqsd", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, default=Path(env.get("SQSD_PROJECT_ROOT", REPO_ROOT)),
-                        help="project root holding .ebextensions/, .elasticbeanstalk/ and cron.yaml (env SQSD_PROJECT_ROOT)")
-    parser.add_argument("--queue-url", default=env.get("SQS_QUEUE_URL"), help="worker queue (env SQS_QUEUE_URL)")
-    parser.add_argument("--worker-url", default=env.get("SQSD_WORKER_URL", "http://localhost"),
-                        help="base URL of the worker HTTP server (env SQSD_WORKER_URL; EB: http://localhost)")
-    parser.add_argument("--endpoint-url", default=env.get("AWS_ENDPOINT_URL"), help="env AWS_ENDPOINT_URL")
-    parser.add_argument("--region", default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-                        help="env AWS_REGION, AWS_DEFAULT_REGION")
-    parser.add_argument("--wait-time-seconds", type=int, default=int(env.get("SQSD_WAIT_TIME_SECONDS", 20)),
-                        help="long-poll wait, 0-20 (env SQSD_WAIT_TIME_SECONDS)")
-    parser.add_argument("--no-cron", action="store_true", default=env.get("SQSD_CRON", "1") == "0",
-                        help="do not act as the cron.yaml leader (env SQSD_CRON=0)")
-    parser.add_argument("--shutdown-grace", type=float, default=float(env.get("SQSD_SHUTDOWN_GRACE", 30)),
-                        help="seconds to let in-flight POSTs finish on shutdown (env SQSD_SHUTDOWN_GRACE)")
-    overrides = parser.add_argument_group("overrides of the sqsd options from the EB option files")
-    for option, spec in SQSD_OPTIONS.items():
-        if option != "MaxRetries":  # enforced by the queue's RedrivePolicy, not by sqsd
-            name = f"SQSD_{spec.field.upper()}"  # e.g. --inactivity-timeout, SQSD_INACTIVITY_TIMEOUT
-            overrides.add_argument("--" + spec.field.replace("_", "-"), dest=option, default=env.get(name),
-                                   metavar="VALUE", help=f"{option} (env {name})")
-    args = parser.parse_args(argv)
-    if not args.queue_url:
-        parser.error("no queue: set SQS_QUEUE_URL or pass --queue-url")
-    return args
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s sqsd %(levelname)s %(message)s")
-    args = parse_args(argv)
-    ensure_dummy_credentials()
-    try:
-        given = {option: getattr(args, option) for option in SQSD_OPTIONS if getattr(args, option, None) is not None}
-        settings = with_overrides(load_sqsd_settings(args.root), given, "command line/environment")
-        cron = [] if args.no_cron else load_cron(args.root)
-    except ConfigError as exc:
-        log.error("%s", exc)
-        return 2
-    daemon = Sqsd(args.queue_url, args.worker_url, settings, cron=cron, endpoint_url=args.endpoint_url,
-                  region=args.region, wait_time_seconds=args.wait_time_seconds, shutdown_grace=args.shutdown_grace)
-    stop_event = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if stop_event.is_set():  # a second signal: do not wait for in-flight POSTs
-            os._exit(1)
-        log.info("signal %d: shutting down", signum)
-        stop_event.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    daemon.run(stop_event)
-    log.info("stopped")
-    return 0
 
 
 if __name__ == "__main__":
+    from devstack.sqsd_cli import main  # the command line lives there; `python -m devstack.sqsd` stays
+
     sys.exit(main())

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from devstack.sqsd import SCHEDULED_BODY, Sqsd, latest_tick
+from devstack.sqsd import Sqsd
+from devstack.sqsd_protocol import SCHEDULED_BODY, latest_tick
 from infra.ebconfig import CronTask
 from tests.devstack.conftest import Received, Recorder, StubWorker, queue_is_empty, wait_until
 from tests.support.servers import free_port
