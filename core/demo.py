@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.models import Institution
-from core.seeding import (  # noqa: F401 (re-exported: the demo's passwords are the seed's)
-    ADMIN_PASSWORD, FIRST_NAMES, LAST_NAMES, STUDENT_PASSWORD, TEACHER_PASSWORD, latest_seed_workflow,
-    open_seed_workflows, seed_params, start_seed,
+from core.seeding import (
+    ADMIN_PASSWORD, STUDENT_PASSWORD, TEACHER_PASSWORD, latest_seed_workflow, open_seed_workflows, seed_params,
+    start_seed,
 )
 
 DEMO_SLUG = "demo"

@@ -24,7 +24,6 @@ from pythonjsonlogger.json import JsonFormatter
 if TYPE_CHECKING:
     from core.settings import Settings
 
-CONTEXT_FIELDS = ("role", "request_id", "user_id", "job_id", "job_type", "sqsd_msgid", "receive_count")
 # The AWS SDK's own loggers. Kept at INFO or above, and never shipped to CloudWatch: sending
 # their records would make the SDK log again while it sends, without end.
 SDK_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")

@@ -226,7 +226,3 @@ def build_report(
         data=data,
         rows=len(table.rows),
     )
-
-
-def class_roster_csv(session: Session, school_class: SchoolClass) -> BuiltReport:
-    return build_report(session, school_class, "class_roster", "csv")
