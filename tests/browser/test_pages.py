@@ -27,7 +27,7 @@ TEACHER = ("teacher@aula.local", "aula-teacher")
 STUDENT = ("student01@aula.local", "aula-student")
 ADMIN = ("admin@aula.local", "aula-admin")
 JOB_TIMEOUT_MS = 90_000  # a job's whole run through the queue: sqsd long-polls, the worker runs it
-PAGE_SIZE = 20  # the lists' default page size (core.pagination.DEFAULT_SIZE)
+PAGE_SIZE = 20  # the lists' default page size (web.common.pagination.DEFAULT_SIZE)
 
 
 def log_in(page: Page, who: tuple[str, str], shoot=None) -> None:

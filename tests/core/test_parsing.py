@@ -103,16 +103,6 @@ def test_the_date_time_pattern_is_a_calendar():
     assert pattern.match("2000-02-29T00:00:00Z") and pattern.match("0004-02-29T12:00:00+14:00")
 
 
-def test_pagination_reads_page_and_size_as_ascii_digits():
-    from core.pagination import PageParamError, PageRequest
-
-    assert PageRequest.from_args({"page": "2", "size": "50"}) == PageRequest(2, 50)
-    for args, field in (({"page": "²"}, "page"), ({"size": "²"}, "size"), ({"size": "٣"}, "size")):
-        with pytest.raises(PageParamError) as caught:
-            PageRequest.from_args(args)
-        assert caught.value.field == field
-
-
 def test_route_ids_match_exactly_1_to_2_31_minus_1():
     import random
     import re

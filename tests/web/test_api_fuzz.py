@@ -28,10 +28,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from core.activities import publish_activity
 from core.models import Notification
 from tests import factories
 from web.api.openapi import openapi_document
+from web.common.activities import publish_activity
 
 DEFAULT_EXAMPLES = 10
 EXAMPLES = int(os.environ.get("AULA_FUZZ_EXAMPLES", str(DEFAULT_EXAMPLES)))

@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 
-from core.activities import publish_activity
 from core.auth import issue_token
 from core.db import utcnow
 from core.jobs.outbox import new_job
 from core.models import Enrollment, Notification, SchoolClass, User, Workflow
 from tests import factories
+from web.common.activities import publish_activity
 
 ROLES = ("admin", "teacher", "student")
 RELATIONS = ("owner", "not_owner", "other_institution")

@@ -7,10 +7,10 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from core.activities import publish_activity
 from core.models import Activity, Job
 from tests import factories
 from tests.sqsd import pump
+from web.common.activities import publish_activity
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.activities import DESCRIPTION_MAX
 from tests import factories
 from tests.web.pages.helpers import csrf_token, page_login
+from web.common.activities import DESCRIPTION_MAX
 
 
 @pytest.fixture

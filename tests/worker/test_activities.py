@@ -13,7 +13,6 @@ from botocore.exceptions import ClientError
 from moto.core.utils import unix_time as moto_unix_time
 from moto.sqs import models as moto_sqs_models
 
-from core.activities import publish_activity
 from core.db import utcnow
 from core.jobs import lifecycle
 from core.jobs.outbox import envelope_for, flush
@@ -22,6 +21,7 @@ from core.models import Activity, Batch, Effect, Enrollment, Job, Notification, 
 from tests import factories
 from tests.sqsd import deliver, fire_task, pump
 from tests.support.ses import SentMail
+from web.common.activities import publish_activity
 
 
 @pytest.fixture

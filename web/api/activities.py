@@ -1,25 +1,20 @@
-"""Teachers publish activities; the notification fan-out runs on the worker tier."""
+"""Teachers publish activities (web/common/activities.py); the notification fan-out runs on the
+worker tier."""
 from __future__ import annotations
-
-from datetime import datetime
 
 from flask import Blueprint
 
-from core.access import visible_class
-from core.activities import DESCRIPTION_MAX, TITLE_MAX, publish_activity
 from core.app import json_error, services, session
-from core.jobs.outbox import flush
-from core.jobs.submit import QuotaExceeded
+from core.jobs.outbox import commit_and_send
 from core.parsing import InputError, aware_datetime, known_fields, text
 from web.api.guard import current_user, json_body, login_required, quota_response
-from web.api.jobs import job_json
 from web.api.polling import polled
+from web.common.access import visible_class
+from web.common.activities import DESCRIPTION_MAX, TITLE_MAX, publish_activity
+from web.common.serializers import activity_json, job_json
+from web.common.submit import QuotaExceeded
 
 bp = Blueprint("activities", __name__)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 @bp.post("/classes/<int:class_id>/activities")
@@ -51,15 +46,8 @@ def publish(class_id: int):
     except QuotaExceeded as exc:
         db.rollback()
         return quota_response(exc)
-    db.commit()
-    flush(db, services().queue)
-    body = {
-        "activity": {"id": activity.id, "class_id": class_id, "title": activity.title,
-                     "description": activity.description, "due_at": _iso(activity.due_at),
-                     "published_at": _iso(activity.published_at)},
-        "job": job_json(job),
-    }
-    response = polled(body, finished=False)
+    commit_and_send(db, services().queue)
+    response = polled({"activity": activity_json(activity), "job": job_json(job)}, finished=False)
     response.status_code = 202
     response.headers["Location"] = f"/api/jobs/{job.id}"
     return response

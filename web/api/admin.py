@@ -4,15 +4,20 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from core.app import json_error, services, session
-from core.jobs.outbox import flush
+from core.jobs.outbox import commit_and_send
 from core.jobs.workflows import workflow_json
-from core.pagination import PageParamError, PageRequest, paginate
 from web.api.guard import current_user, json_body, login_required
 from web.api.polling import polled
-from web.seeding_form import MIN_PASSWORD, SeedRequestError, institution_workflows, workflow_summary  # noqa: F401
-from web.seeding_form import start_institution_seed as start_seed_for
+from web.common.institution_seed import SeedRequestError, institution_workflows
+from web.common.institution_seed import start_institution_seed as start_seed_for
+from web.common.pagination import PageParamError, PageRequest, paginate
+from web.common.serializers import workflow_summary
 
 bp = Blueprint("admin", __name__)
+
+
+def _admins_only(message: str):
+    return json_error(403, f"only institution staff (admins) can {message}")
 
 
 @bp.post("/admin/seeds")
@@ -20,7 +25,7 @@ bp = Blueprint("admin", __name__)
 def start_institution_seed():
     user = current_user()
     if user.role != "admin":
-        return json_error(403, "only institution staff (admins) can seed an institution")
+        return _admins_only("seed an institution")
     body = json_body()
     if body is None:
         return json_error(400, "send a JSON object with name, slug, initial_password and optional sizes")
@@ -29,14 +34,13 @@ def start_institution_seed():
     try:
         workflow = start_seed_for(db, user, body, password, services().settings.max_jobs_in_flight)
     except SeedRequestError as exc:
-        db.rollback()  # let go of the user's request lock (core/jobs/submit.lock_owner)
+        db.rollback()  # let go of the user's request lock (web/common/submit.lock_owner)
         extra = {"field": exc.field} if exc.field else {"limit": exc.limit}
         response, status = json_error(exc.status, exc.message, **extra)
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response, status
-    db.commit()
-    flush(db, services().queue)
+    commit_and_send(db, services().queue)
     response = polled({"workflow": workflow_json(db, workflow)}, finished=False)
     response.status_code = 202
     response.headers["Location"] = f"/api/workflows/{workflow.id}"
@@ -49,7 +53,7 @@ def list_institution_workflows():
     """Admins: the workflows started by users of their institution, newest first, paginated."""
     user = current_user()
     if user.role != "admin":
-        return json_error(403, "only institution staff (admins) can list the institution's workflows")
+        return _admins_only("list the institution's workflows")
     try:
         page_request = PageRequest.from_args(request.args)
     except PageParamError as exc:

@@ -8,6 +8,7 @@ from core.app import json_error, services, session
 from core.auth import issue_token, live_logins, revoke
 from core.parsing import InputError, known_fields
 from web.api.guard import current_login_id, current_user, json_body, login_required
+from web.common.dates import iso
 from web.login_throttle import LoginThrottled, throttled_login
 
 bp = Blueprint("auth", __name__)
@@ -60,8 +61,7 @@ def list_tokens():
     current = current_login_id()
     return jsonify({"items": [
         {"id": t.id, "kind": t.kind, "user_agent": t.user_agent, "current": t.id == current,
-         "created_at": t.created_at.isoformat().replace("+00:00", "Z"),
-         "expires_at": t.expires_at.isoformat().replace("+00:00", "Z")}
+         "created_at": iso(t.created_at), "expires_at": iso(t.expires_at)}
         for t in live_logins(session(), current_user().id)
     ]})
 

@@ -1,16 +1,17 @@
 """Bearer-token authentication for the API."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from flask import g, request
 
 from core.app import json_error, session
 from core.auth import login_for_token
-from core.jobs.submit import QuotaExceeded
 from core.logs import bind
 from core.models import User
+from web.common.submit import QuotaExceeded
 from web.sessions import csrf, session_login_id, session_user
 
 

@@ -1,48 +1,26 @@
+"""One job of the caller's: GET /api/jobs/<id> (polled), its file, and cancelling it."""
 from __future__ import annotations
-
-from datetime import datetime
-from typing import Any
 
 from flask import Blueprint, jsonify, redirect
 
-from core.access import own_job
 from core.app import json_error, services, session
-from core.db import utcnow
-from core.jobs.lifecycle import request_cancel
-from core.jobs.outbox import flush
+from core.jobs.outbox import commit_and_send
 from core.models import Job
 from web.api.guard import current_user, login_required
 from web.api.polling import polled
+from web.common.access import own_job
+from web.common.jobs import cancel_own_job
+from web.common.serializers import job_json
 
 bp = Blueprint("jobs", __name__)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def job_json(job: Job) -> dict[str, Any]:
-    result = None
-    if job.result is not None:
-        result = {k: v for k, v in job.result.items() if k != "file_key"}
-        if "file_key" in job.result:
-            result["download_url"] = f"/api/jobs/{job.id}/download"
-    return {
-        "id": str(job.id),
-        "type": job.type,
-        "state": job.state,
-        "progress": job.progress,
-        "attempts": job.attempts,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-        "error": job.error,
-        "result": result,
-    }
-
-
 def _owned_job(job_id: str) -> Job | None:
     return own_job(session(), current_user(), job_id)
+
+
+def _not_found(job_id: str):
+    return json_error(404, f"job {job_id} not found")
 
 
 @bp.get("/jobs/<job_id>")
@@ -50,7 +28,7 @@ def _owned_job(job_id: str) -> Job | None:
 def show_job(job_id: str):
     job = _owned_job(job_id)
     if job is None:
-        return json_error(404, f"job {job_id} not found")
+        return _not_found(job_id)
     return polled({"job": job_json(job)}, job.is_terminal)
 
 
@@ -59,7 +37,7 @@ def show_job(job_id: str):
 def download(job_id: str):
     job = _owned_job(job_id)
     if job is None:
-        return json_error(404, f"job {job_id} not found")
+        return _not_found(job_id)
     if job.state != "succeeded" or not job.result or "file_key" not in job.result:
         return json_error(409, f"job {job_id} has no file to download (state: {job.state})")
     settings = services().settings
@@ -75,15 +53,14 @@ def download(job_id: str):
 @bp.post("/jobs/<job_id>/cancel")
 @login_required
 def cancel(job_id: str):
-    job = _owned_job(job_id)
-    if job is None:
-        return json_error(404, f"job {job_id} not found")
     db = session()
-    outcome = request_cancel(db, job.id, utcnow())
-    db.commit()
-    flush(db, services().queue)  # a cancelled batch child or workflow step may have enqueued what follows
-    db.refresh(job)
-    if outcome not in ("cancelled", "cancelling"):
-        return json_error(409, f"job {job_id} has already ended ({outcome}) and cannot be cancelled", state=outcome)
+    asked = cancel_own_job(db, current_user(), job_id)
+    if asked is None:
+        return _not_found(job_id)
+    commit_and_send(db, services().queue)
+    db.refresh(asked.job)
+    if not asked.accepted:
+        return json_error(409, f"job {job_id} has already ended ({asked.outcome}) and cannot be cancelled",
+                          state=asked.outcome)
     # A running job stops at its next progress point: accepted, not yet done.
-    return jsonify({"job": job_json(job)}), 200 if outcome == "cancelled" else 202
+    return jsonify({"job": job_json(asked.job)}), 200 if asked.outcome == "cancelled" else 202

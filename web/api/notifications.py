@@ -1,74 +1,18 @@
-"""The notification inbox as JSON: paginated and filtered in SQL, only the caller's own."""
+"""The notification inbox as JSON: paginated and filtered in SQL, only the caller's own
+(the queries and actions are web/common/notifications.py, shared with the inbox page)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
-from sqlalchemy.orm import Session
 
-from core.access import own_notifications, unread_count
 from core.app import json_error, session
-from core.db import utcnow
-from core.models import Notification, User
-from core.pagination import Page, PageParamError, PageRequest, paginate
+from core.models import Notification
 from web.api.guard import current_user, login_required
+from web.common.access import unread_count
+from web.common.notifications import inbox_page, mark_all_read, mark_read
+from web.common.pagination import PageParamError
+from web.common.serializers import notification_json
 
 bp = Blueprint("notifications", __name__)
-
-_TRUE, _FALSE = ("1", "true"), ("0", "false")
-
-
-def unread_filter(args: Mapping[str, str]) -> bool:
-    """`?unread=1` shows only unread notifications; anything but a yes/no value is a 400."""
-    raw = args.get("unread", "0")  # exactly the document's values: "TRUE" or " 1" are not one of them
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise PageParamError("unread", "unread must be 1 (only unread) or 0 (all)")
-
-
-def inbox_page(db: Session, user: User, args: Mapping[str, str]) -> tuple[Page[Notification], bool]:
-    """One page of the user's notifications (raises PageParamError for bad page/size/unread)."""
-    unread_only = unread_filter(args)
-    page_request = PageRequest.from_args(args)
-    return paginate(db, own_notifications(user, unread_only=unread_only), page_request), unread_only
-
-
-def mark_read(db: Session, user: User, notification_id: int) -> bool:
-    """Mark one of the user's own notifications read (already read stays as it was). False when
-    it is not theirs or does not exist; nothing changes then. The caller commits."""
-    updated = db.execute(
-        sa.update(Notification)
-        .where(Notification.id == notification_id, Notification.user_id == user.id, Notification.read_at.is_(None))
-        .values(read_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if updated:
-        return True
-    return db.scalar(sa.select(Notification.id).where(Notification.id == notification_id,
-                                                       Notification.user_id == user.id)) is not None
-
-
-def mark_all_read(db: Session, user: User) -> int:
-    """One UPDATE for every unread notification of the user; returns how many. The caller commits."""
-    return db.execute(
-        sa.update(Notification)
-        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
-        .values(read_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def notification_json(n: Notification) -> dict[str, Any]:
-    return {"id": n.id, "kind": n.kind, "title": n.title, "body": n.body, "activity_id": n.activity_id,
-            "created_at": _iso(n.created_at), "read_at": _iso(n.read_at)}
 
 
 @bp.get("/notifications")

@@ -1,18 +1,20 @@
 """Server-rendered pages (Jinja) for students, teachers and admins. One blueprint, "pages",
-with a module per audience; every page has a JSON API equivalent under /api."""
+with a module per audience; every page has a JSON API equivalent under /api, and both use the
+queries and actions in web/common/ (a page never imports an API module)."""
 from __future__ import annotations
 
 from flask import Flask, g
 
-from core.access import unread_count
 from core.app import session
+from web.common.access import unread_count
+from web.pages import account, admin, jobs, notifications, student, teacher
 from web.pages.blueprint import bp
+
+# Every page module, named once: importing one attaches its routes to the blueprint.
+PAGE_MODULES = (account, admin, jobs, notifications, student, teacher)
 
 
 def register(app: Flask) -> None:
-    # Importing the modules attaches their routes to the blueprint.
-    from web.pages import account, admin, notifications, student, teacher  # noqa: F401
-
     app.register_blueprint(bp)
 
     @app.context_processor

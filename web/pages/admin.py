@@ -6,15 +6,15 @@ from typing import Any
 
 from flask import g, redirect, render_template, request, url_for
 
-from core.access import visible_workflow
 from core.app import services, session
-from core.jobs.outbox import flush
+from core.jobs.outbox import commit_and_send
 from core.jobs.workflows import workflow_json
 from core.models.orchestration import UNFINISHED_WORKFLOW_STATES
-from core.pagination import PageParamError, PageRequest, paginate
 from core.parsing import ascii_int
+from web.common.access import visible_workflow
+from web.common.institution_seed import MIN_PASSWORD, SeedRequestError, institution_workflows, start_institution_seed
+from web.common.pagination import PageParamError, PageRequest, paginate
 from web.pages.blueprint import bp
-from web.seeding_form import MIN_PASSWORD, SeedRequestError, institution_workflows, start_institution_seed
 from web.sessions import page_login_required
 
 FORM_FIELDS = ("name", "slug", "students")
@@ -52,14 +52,13 @@ def admin_start_seed():
         workflow = start_institution_seed(db, g.user, raw, request.form.get("initial_password", ""),
                                           services().settings.max_jobs_in_flight)
     except SeedRequestError as exc:
-        db.rollback()  # let go of the user's request lock (core/jobs/submit.lock_owner)
+        db.rollback()  # let go of the user's request lock (web/common/submit.lock_owner)
         errors = {exc.field: exc.message} if exc.field else {}
         shown = exc.status == 400 and exc.field in (*FORM_FIELDS, "initial_password")
         message = "Check the highlighted field." if shown else exc.message
         page, status = _render_home(form, errors, message, exc.status)
         return page, status, ({"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {})
-    db.commit()
-    flush(db, services().queue)
+    commit_and_send(db, services().queue)
     return redirect(url_for("pages.admin_workflow", workflow_id=str(workflow.id)), code=303)
 
 

@@ -2,37 +2,41 @@
 it. JSON twins: GET /api/jobs (web/api/my_jobs.py) and /api/jobs/<id> (web/api/jobs.py)."""
 from __future__ import annotations
 
-
 import sqlalchemy as sa
 from flask import g, redirect, render_template, request, url_for
 
-from core.access import own_job, own_jobs
 from core.app import services, session
-from core.db import utcnow
-from core.jobs.lifecycle import request_cancel
-from core.jobs.outbox import flush
+from core.jobs.outbox import commit_and_send
+from core.jobs.types import ACTIVITY_FANOUT, JOB_TYPES, REPORT
 from core.models import Job, SchoolClass
 from core.models.jobs import JOB_STATES
-from core.pagination import PageParamError, PageRequest, paginate
-from web.api.jobs import job_json
+from web.common.access import own_job, own_jobs
+from web.common.jobs import cancel_own_job
+from web.common.pagination import PageParamError, PageRequest, job_state, paginate
+from web.common.serializers import job_json
 from web.pages.blueprint import bp
 from web.sessions import page_login_required
 
-TYPE_LABELS = {"report": "Report", "activity_fanout": "Activity notifications", "activity_summary": "Activity summary",
-               "email": "Email"}
 KIND_LABELS = {"class_roster": "roster", "class_grades": "grades"}
+EVERY_ROLE = ("teacher", "admin", "student")
+
+
+def type_label(job_type: str) -> str:
+    """The declared label of a job type (core/jobs/types.py), or one made from an unknown name."""
+    declared = JOB_TYPES.get(job_type)
+    return declared.label if declared else job_type.replace("_", " ").capitalize()
 
 
 def describe(job: Job, class_names: dict[int, str] | None = None) -> str:
     """A human name for a job, e.g. "Report: grades (XLSX) of MAT-101"."""
-    label = TYPE_LABELS.get(job.type, job.type.replace("_", " ").capitalize())
+    label = type_label(job.type)
     payload = job.payload or {}
-    if job.type == "report":
+    if job.type == REPORT.name:
         kind = KIND_LABELS.get(payload.get("kind"), payload.get("kind", "?"))
         text = f"{label}: {kind} ({str(payload.get('format', '')).upper()})"
         name = (class_names or {}).get(payload.get("class_id"))
         return f"{text} of {name}" if name else text
-    if job.type == "activity_fanout":
+    if job.type == ACTIVITY_FANOUT.name:
         return f"{label} (activity #{payload.get('activity_id')})"
     return label
 
@@ -46,14 +50,16 @@ def _class_names(jobs: list[Job]) -> dict[int, str]:
     return {row.id: row.code for row in rows}
 
 
+def _not_yours():
+    return render_template("error.html", status=404, message="No such job among yours."), 404
+
+
 @bp.get("/jobs")
-@page_login_required("teacher", "admin", "student")
+@page_login_required(*EVERY_ROLE)
 def my_jobs():
-    state = request.args.get("state") or None
     try:
-        req = PageRequest.from_args(request.args)
-        if state is not None and state not in JOB_STATES:
-            raise PageParamError("state", f"state must be one of {', '.join(JOB_STATES)}")
+        # The filter form sends state="" for every state.
+        req, state = PageRequest.from_args(request.args), job_state(request.args.get("state") or None)
     except PageParamError as exc:
         return render_template("error.html", status=400, message=str(exc)), 400
     page = paginate(session(), own_jobs(g.user, state), req)
@@ -63,23 +69,21 @@ def my_jobs():
 
 
 @bp.get("/jobs/<job_id>")
-@page_login_required("teacher", "admin", "student")
+@page_login_required(*EVERY_ROLE)
 def job_page(job_id: str):
     job = own_job(session(), g.user, job_id)
     if job is None:
-        return render_template("error.html", status=404, message="No such job among yours."), 404
+        return _not_yours()
     return render_template("jobs/job.html", title=describe(job), job=job, data=job_json(job),
                            label=describe(job, _class_names([job])))
 
 
 @bp.post("/jobs/<job_id>/cancel")
-@page_login_required("teacher", "admin", "student")
+@page_login_required(*EVERY_ROLE)
 def cancel_job_page(job_id: str):
-    job = own_job(session(), g.user, job_id)
-    if job is None:
-        return render_template("error.html", status=404, message="No such job among yours."), 404
     db = session()
-    request_cancel(db, job.id, utcnow())
-    db.commit()
-    flush(db, services().queue)
-    return redirect(url_for("pages.job_page", job_id=job.id), code=303)
+    asked = cancel_own_job(db, g.user, job_id)
+    if asked is None:
+        return _not_yours()
+    commit_and_send(db, services().queue)
+    return redirect(url_for("pages.job_page", job_id=asked.job.id), code=303)

@@ -1,12 +1,12 @@
 """The notification inbox, for every role (students get activities; teachers get summaries).
-JSON equivalent: web/api/notifications.py (same queries, same rules)."""
+JSON equivalent: web/api/notifications.py (both use web/common/notifications.py)."""
 from __future__ import annotations
 
 from flask import g, redirect, render_template, request, url_for
 
 from core.app import session
-from core.pagination import PageParamError
-from web.api.notifications import inbox_page, mark_all_read, mark_read
+from web.common.notifications import inbox_page, mark_all_read, mark_read
+from web.common.pagination import PageParamError
 from web.pages.blueprint import bp
 from web.sessions import page_login_required, safe_next
 

@@ -7,10 +7,10 @@ from collections import defaultdict
 import sqlalchemy as sa
 from flask import g, render_template, request
 
-from core.access import visible_activities, visible_class, visible_classes
 from core.app import session
 from core.models import Activity, SchoolClass, User
-from core.pagination import PageParamError, PageRequest, paginate
+from web.common.access import visible_activities, visible_class, visible_classes
+from web.common.pagination import PageParamError, PageRequest, paginate
 from web.pages.blueprint import bp
 from web.sessions import page_login_required
 

@@ -1,29 +1,34 @@
 """Teacher pages: my classes, a class (students, activities, reports), publishing an activity
-and following its notification batch live. Each has a JSON twin in web/api/classes.py; the
-job pages (every role) are in web/pages/jobs.py."""
+and following its notification batch live. Each has a JSON twin in web/api/ (classes, reports,
+activities), through the same queries and actions in web/common/; the job pages (every role) are
+in web/pages/jobs.py."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from flask import g, redirect, render_template, request, url_for
 
-from core.access import class_students, visible_activities, visible_class
-from core.activities import DESCRIPTION_MAX, TITLE_MAX, publish_activity
 from core.app import services, session
-from core.jobs.outbox import flush
-from core.jobs.submit import QuotaExceeded, submit
+from core.jobs.outbox import commit_and_send
+from core.jobs.types import REPORT
 from core.models import SchoolClass
-from core.pagination import PageParamError, PageRequest, paginate
 from core.parsing import InputError, aware_datetime
 from core.reports import REPORT_FORMATS, REPORT_KINDS
-from web.api.classes import SEARCH_MAX, activity_progress, classes_with_counts, student_count, taught_activity
-from web.pages import jobs  # noqa: F401  (attaches /jobs pages to the blueprint)
+from web.common.access import class_students, visible_activities, visible_class
+from web.common.activities import DESCRIPTION_MAX, TITLE_MAX, activity_progress, publish_activity
+from web.common.classes import classes_with_counts, student_count, taught_activity
+from web.common.pagination import SEARCH_MAX, PageParamError, PageRequest, paginate
+from web.common.reports import ask_for_report
+from web.common.submit import QuotaExceeded
 from web.pages.blueprint import bp
 from web.sessions import page_login_required
 
 ACTIVITIES_ON_CLASS_PAGE = 20
 REPORT_LABELS = {"class_roster": "Roster", "class_grades": "Grades"}
 FORMAT_LABELS = {"csv": "CSV", "xlsx": "Excel (XLSX)"}
+# What the form says when REPORT.parse names a field at fault.
+REPORT_FORM_ERRORS = {"kind": "Choose which report you want: roster or grades.",
+                      "format": "Choose a file format: CSV or XLSX."}
 
 
 def error_page(status: int, message: str):
@@ -82,21 +87,20 @@ def request_report(class_id: int):
     school_class = _own_class(class_id)
     if school_class is None:
         return error_page(404, "No such class among yours.")
-    kind, fmt = request.form.get("kind", ""), request.form.get("format", "")
-    report = {"kind": kind, "format": fmt}
-    if kind not in REPORT_KINDS:
-        return _class_page(school_class, 400, "Choose which report you want: roster or grades.", report)
-    if fmt not in REPORT_FORMATS:
-        return _class_page(school_class, 400, "Choose a file format: CSV or XLSX.", report)
+    report = {"kind": request.form.get("kind", ""), "format": request.form.get("format", "")}
+    try:
+        payload = REPORT.parse({**report, "class_id": school_class.id})
+    except InputError as exc:
+        return _class_page(school_class, 400, REPORT_FORM_ERRORS.get(exc.field, exc.message), report)
     db = session()
     try:
-        submitted = submit(db, "report", {"kind": kind, "class_id": school_class.id, "format": fmt}, g.user.id,
-                           services().settings.max_jobs_in_flight)
+        # A teacher sees only their own classes (_own_class), so ask_for_report never refuses here.
+        submitted = ask_for_report(db, g.user, payload, services().settings.max_jobs_in_flight)
     except QuotaExceeded as exc:
         db.rollback()
         page, status = _class_page(school_class, 429, str(exc), report)
         return page, status, {"Retry-After": str(exc.retry_after)}
-    flush(db, services().queue)
+    commit_and_send(db, services().queue)
     # The same report already in progress goes to that job rather than starting a second one.
     return redirect(url_for("pages.job_page", job_id=submitted.job.id), code=303)
 
@@ -141,8 +145,7 @@ def publish_activity_page(class_id: int):
         db.rollback()
         page, _status = again(str(exc))
         return page, 429, {"Retry-After": str(exc.retry_after)}
-    db.commit()
-    flush(db, services().queue)
+    commit_and_send(db, services().queue)
     return redirect(url_for("pages.teacher_activity", activity_id=activity.id), code=303)
 
 

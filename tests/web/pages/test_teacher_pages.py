@@ -91,7 +91,7 @@ def test_class_page_search_keeps_the_query_in_pager_links(teacher_client, db, sc
 
 
 def test_class_page_has_activities_publish_link_and_report_form(teacher_client, db, school):
-    from core.activities import publish_activity
+    from web.common.activities import publish_activity
     activity, _ = publish_activity(db, school["big"], school["teacher"], "Lista 1")
     db.commit()
     page = html(teacher_client.get(f"/teacher/classes/{school['big'].id}"))
@@ -106,7 +106,7 @@ def test_class_page_has_activities_publish_link_and_report_form(teacher_client, 
 
 
 def test_other_teachers_classes_and_activities_are_404(teacher_client, db, school):
-    from core.activities import publish_activity
+    from web.common.activities import publish_activity
     activity, _ = publish_activity(db, school["theirs"], school["colleague"], "Deles")
     db.commit()
     theirs = school["theirs"].id
@@ -257,7 +257,7 @@ def test_jobs_are_owner_only_and_cancel_needs_the_token(client, db, school):
 
 
 def test_my_jobs_paginates_and_filters_by_state(teacher_client, db, school):
-    from core.activities import publish_activity
+    from web.common.activities import publish_activity
     for n in range(23):
         publish_activity(db, school["small"], school["teacher"], f"A{n}")
     db.commit()

@@ -1,20 +1,21 @@
-"""What the API calls to ask for work: coalescing and per-user quotas.
+"""What the web tier calls to ask for work: coalescing and per-user quotas.
 
 Asking is cheap, doing is not. An identical request (same type, owner and payload) that is
 already queued or running returns that job instead of a new one; the partial unique index
-`uq_jobs_open_dedupe` settles two identical requests racing each other. Beyond the user's cap
-on requests in flight the answer is QuotaExceeded (the API's 429). The check is serialised per
-user (`lock_owner`) in the transaction that inserts, so parallel requests cannot all pass it.
+`uq_jobs_open_dedupe` stays the last line of defence. Beyond the user's cap on requests in
+flight the answer is QuotaExceeded (the API's 429). Both checks are serialised per user
+(`lock_owner`) in the transaction that inserts, so parallel requests cannot all pass them.
+Nothing here commits: the caller commits its unit of work with outbox.commit_and_send.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.jobs.contract import JobType, Payload
 from core.jobs.outbox import dedupe_key, new_job
 from core.models import Batch, Job, User, Workflow
 from core.models.jobs import OPEN_STATES
@@ -22,6 +23,7 @@ from core.models.orchestration import UNFINISHED_WORKFLOW_STATES
 
 IN_FLIGHT = OPEN_STATES + ("running",)
 QUOTA_RETRY_AFTER_SECONDS = 10
+P = TypeVar("P", bound=Payload)
 
 
 class QuotaExceeded(Exception):
@@ -88,21 +90,13 @@ def check_quota(session: Session, owner_id: int, limit: int) -> None:
         raise QuotaExceeded(limit)
 
 
-def submit(session: Session, job_type: str, payload: dict[str, Any], owner_id: int, limit: int) -> Submitted:
-    """Return the open identical job, or create, commit and return a new one."""
+def submit(session: Session, job_type: JobType[P], payload: P, owner_id: int, limit: int) -> Submitted:
+    """The open identical job when the type coalesces and one exists, else a new job added to the
+    session, after the quota check (QuotaExceeded). The caller commits and sends."""
     lock_owner(session, owner_id)
-    existing = _open_duplicate(session, dedupe_key(job_type, owner_id, payload))
-    if existing is not None:
-        session.rollback()  # nothing to write: let go of the user's lock
-        return Submitted(existing, created=False)
+    if job_type.coalesce:
+        existing = _open_duplicate(session, dedupe_key(job_type.name, owner_id, job_type.dump(payload)))
+        if existing is not None:
+            return Submitted(existing, created=False)
     check_quota(session, owner_id, limit)
-    job = new_job(session, job_type, payload, owner_id, coalesce=True)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        existing = _open_duplicate(session, dedupe_key(job_type, owner_id, payload))
-        if existing is None:
-            raise
-        return Submitted(existing, created=False)
-    return Submitted(job, created=True)
+    return Submitted(new_job(session, job_type, payload, owner_id, coalesce=job_type.coalesce), created=True)

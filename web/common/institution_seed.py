@@ -1,5 +1,6 @@
-"""Starting an institution's seed, shared by the admin API (POST /api/admin/seeds) and the admin
-page (POST /admin/seeds): one set of rules, so the form and the API cannot drift apart."""
+"""Starting an institution's seed: validating the request, then core.seeding.start_seed. Shared
+by the admin API (POST /api/admin/seeds) and the admin page (POST /admin/seeds): one set of
+rules, so the form and the API cannot drift apart."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,10 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.auth import hash_password
-from core.jobs.submit import QuotaExceeded, check_quota
-from core.jobs.workflows import WORKFLOWS
 from core.models import Institution, User, Workflow
 from core.seeding import SeedParamsError, open_seed_workflows, seed_params, start_seed
+from web.common.submit import QuotaExceeded, check_quota
 
 MIN_PASSWORD = 10
 
@@ -31,7 +31,7 @@ class SeedRequestError(Exception):
 
 def start_institution_seed(db: Session, user: User, raw: dict[str, Any], password: Any,
                            max_in_flight: int) -> Workflow:
-    """Validate and start the seed workflow (the caller commits, then flushes the outbox).
+    """Validate and start the seed workflow (the caller commits and sends: outbox.commit_and_send).
     Raises SeedRequestError: 400 bad field, 409 slug taken or being seeded, 429 over quota."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
         # The seeded accounts need a password nobody else knows; only its hash is kept.
@@ -59,20 +59,3 @@ def institution_workflows(user: User) -> sa.Select:
     return (sa.select(Workflow).where(Workflow.owner_id.in_(owners))
             .order_by(Workflow.created_at.desc(), Workflow.id.desc()))
 
-
-def workflow_summary(workflow: Workflow) -> dict[str, Any]:
-    """A workflow in a list: no steps (those are one GET /api/workflows/<id> away), no secrets."""
-    iso = lambda value: value.isoformat().replace("+00:00", "Z") if value else None
-    spec = WORKFLOWS.get(workflow.name)
-    return {
-        "id": str(workflow.id),
-        "name": workflow.name,
-        "title": spec.title if spec else workflow.name,
-        "state": workflow.state,
-        "error": workflow.error,
-        "params": {k: v for k, v in (workflow.params or {}).items() if "password" not in k},
-        "owner_id": workflow.owner_id,
-        "created_at": iso(workflow.created_at),
-        "finished_at": iso(workflow.finished_at),
-        "url": f"/api/workflows/{workflow.id}",
-    }

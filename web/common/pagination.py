@@ -1,18 +1,22 @@
-"""Pagination and filtering in SQL: a list never loads more rows than the page it shows."""
+"""Pagination and filtering in SQL: a list never loads more rows than the page it shows. Reads
+the query string of the API and the pages alike (PageParamError names the parameter at fault)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from math import ceil
-from typing import Any, Generic, Mapping, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.models.jobs import JOB_STATES
 from core.parsing import InputError, int_param
 
 T = TypeVar("T")
 DEFAULT_SIZE = 20
 MAX_SIZE = 100
+SEARCH_MAX = 100  # characters of a search term
 
 
 class PageParamError(InputError):
@@ -25,7 +29,7 @@ class PageRequest:
     size: int = DEFAULT_SIZE
 
     @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> "PageRequest":
+    def from_args(cls, args: Mapping[str, str]) -> PageRequest:
         def number(name: str, default: int, high: int) -> int:
             try:
                 return int_param(args.get(name), name, 1, high, default)
@@ -64,3 +68,10 @@ def paginate(session: Session, statement: sa.Select, request: PageRequest, scala
     page = statement.limit(request.size).offset((request.page - 1) * request.size)
     items = list(session.scalars(page).all() if scalars else session.execute(page).all())
     return Page(items=items, total=total, page=request.page, size=request.size)
+
+
+def job_state(raw: str | None) -> str | None:
+    """The state filter of a list of jobs: None (every state) or one of JOB_STATES."""
+    if raw is not None and raw not in JOB_STATES:
+        raise PageParamError("state", f"state must be one of {', '.join(JOB_STATES)}")
+    return raw

@@ -1,0 +1,119 @@
+"""Publishing an activity and following its notifications, for the API and the teacher pages.
+
+Publishing adds the activity and its `activity_fanout` job to the caller's session and never
+commits: the endpoint commits both together (the transactional outbox) with
+`core.jobs.outbox.commit_and_send`. The rows the worker writes for it are found by the keys in
+core/activities.py, which both tiers share.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core.activities import batch_key, summary_key
+from core.db import utcnow
+from core.jobs.batches import batch_json
+from core.jobs.outbox import new_job
+from core.jobs.types import ACTIVITY_FANOUT, ActivityFanoutPayload
+from core.models import Activity, Batch, Job, Notification, SchoolClass, User
+from web.common.classes import student_count
+from web.common.serializers import activity_json, job_json
+from web.common.submit import check_quota
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 20_000  # characters
+
+
+def publish_activity(
+    session: Session,
+    school_class: SchoolClass,
+    teacher: User,
+    title: str,
+    description: str = "",
+    due_at: datetime | None = None,
+    *,
+    max_in_flight: int | None = None,
+) -> tuple[Activity, Job]:
+    """Add a published activity and its fan-out job (notify and email every enrolled student,
+    then tell the teacher how it went). Raises PermissionError if `teacher` does not teach the
+    class, ValueError for a bad title or a naive `due_at`, and QuotaExceeded when the teacher
+    already has `max_in_flight` requests in progress (a publish stays in flight until its last
+    email is out). Every web endpoint passes the user's cap; None (no cap) is for arranging data."""
+    if teacher.id != school_class.teacher_id:
+        raise PermissionError(f"user {teacher.id} does not teach class {school_class.id}")
+    title = (title or "").strip()
+    if not title or len(title) > TITLE_MAX:
+        raise ValueError(f"title must be 1 to {TITLE_MAX} characters")
+    if due_at is not None and due_at.tzinfo is None:
+        raise ValueError("due_at must be timezone-aware")
+    if max_in_flight is not None:
+        check_quota(session, teacher.id, max_in_flight)
+    activity = Activity(
+        class_id=school_class.id,
+        title=title,
+        description=description or "",
+        due_at=due_at,
+        published_at=utcnow(),
+    )
+    session.add(activity)
+    session.flush()  # the job's payload needs the id
+    job = new_job(session, ACTIVITY_FANOUT, ActivityFanoutPayload(activity_id=activity.id), owner_id=teacher.id)
+    return activity, job
+
+
+def fanout_job(db: Session, activity: Activity, teacher_id: int) -> Job | None:
+    return db.scalars(
+        sa.select(Job)
+        .where(Job.owner_id == teacher_id, Job.type == ACTIVITY_FANOUT.name,
+               Job.payload["activity_id"].as_integer() == activity.id)
+        .order_by(Job.created_at.desc())
+        .limit(1)
+    ).first()
+
+
+def activity_batch(db: Session, activity: Activity) -> Batch | None:
+    return db.scalars(sa.select(Batch).where(Batch.key == batch_key(activity.id))).first()
+
+
+def activity_summary(db: Session, activity: Activity, teacher_id: int) -> Notification | None:
+    return db.scalar(sa.select(Notification).where(
+        Notification.user_id == teacher_id, Notification.kind == "activity_summary",
+        Notification.dedupe_key == summary_key(activity.id)))
+
+
+def activity_progress(db: Session, activity: Activity, teacher_id: int) -> tuple[dict[str, Any], bool]:
+    """The body of GET /api/activities/<id> (and of the teacher's page) and whether nothing more
+    will change."""
+    batch = activity_batch(db, activity)
+    summary = activity_summary(db, activity, teacher_id)
+    job = fanout_job(db, activity, teacher_id)
+    finished, status = _delivery(job, batch, summary)
+    body = {
+        "activity": activity_json(activity),
+        "students": student_count(db, activity.school_class),
+        "job": job_json(job) if job is not None else None,
+        "batch": batch_json(batch) if batch is not None else None,
+        "summary": summary.title if summary is not None else None,
+        "status": status,
+        "finished": finished,
+    }
+    return body, finished
+
+
+def _delivery(job: Job | None, batch: Batch | None, summary: Notification | None) -> tuple[bool, str]:
+    """Whether the activity's notifications will still change, and what to tell the teacher.
+    Said once here for the page and its polling script alike."""
+    if summary is not None:
+        return True, "Done."
+    if batch is not None:
+        return False, "All emails handled; writing the summary…" if batch.completed_at else "Sending emails…"
+    if job is None:
+        # Added without a fan-out (the demo data, an import): nothing was or will be sent.
+        return True, "No notifications were sent for this activity: it was added without notifying students."
+    if job.state in ("failed", "cancelled"):
+        # Failed or cancelled before starting its batch: it will never send anything.
+        return True, f"The notification job {job.state}" + (f": {job.error}." if job.error else ".")
+    return False, "Waiting for the worker to start…"

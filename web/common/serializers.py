@@ -1,0 +1,65 @@
+"""The JSON shapes of what the API returns and the pages' polling scripts read, written once."""
+from __future__ import annotations
+
+from typing import Any
+
+from core.jobs.workflows import WORKFLOWS
+from core.models import Activity, Job, Notification, SchoolClass, User, Workflow
+from web.common.dates import iso
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    result = None
+    if job.result is not None:
+        result = {k: v for k, v in job.result.items() if k != "file_key"}
+        if "file_key" in job.result:
+            result["download_url"] = f"/api/jobs/{job.id}/download"
+    return {
+        "id": str(job.id),
+        "type": job.type,
+        "state": job.state,
+        "progress": job.progress,
+        "attempts": job.attempts,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "error": job.error,
+        "result": result,
+    }
+
+
+def person_json(person: User) -> dict[str, Any]:
+    return {"id": person.id, "full_name": person.full_name, "email": person.email}
+
+
+def class_json(school_class: SchoolClass, teacher: User, students: int) -> dict[str, Any]:
+    return {"id": school_class.id, "code": school_class.code, "name": school_class.name,
+            "teacher": person_json(teacher), "students": students}
+
+
+def activity_json(activity: Activity) -> dict[str, Any]:
+    return {"id": activity.id, "class_id": activity.class_id, "title": activity.title,
+            "description": activity.description, "due_at": iso(activity.due_at),
+            "published_at": iso(activity.published_at)}
+
+
+def notification_json(n: Notification) -> dict[str, Any]:
+    return {"id": n.id, "kind": n.kind, "title": n.title, "body": n.body, "activity_id": n.activity_id,
+            "created_at": iso(n.created_at), "read_at": iso(n.read_at)}
+
+
+def workflow_summary(workflow: Workflow) -> dict[str, Any]:
+    """A workflow in a list: no steps (those are one GET /api/workflows/<id> away), no secrets."""
+    spec = WORKFLOWS.get(workflow.name)
+    return {
+        "id": str(workflow.id),
+        "name": workflow.name,
+        "title": spec.title if spec else workflow.name,
+        "state": workflow.state,
+        "error": workflow.error,
+        "params": {k: v for k, v in (workflow.params or {}).items() if "password" not in k},
+        "owner_id": workflow.owner_id,
+        "created_at": iso(workflow.created_at),
+        "finished_at": iso(workflow.finished_at),
+        "url": f"/api/workflows/{workflow.id}",
+    }
