@@ -14,7 +14,12 @@ from sqlalchemy.orm import Session
 
 from core.models import Institution
 from core.seeding import (
-    ADMIN_PASSWORD, STUDENT_PASSWORD, TEACHER_PASSWORD, latest_seed_workflow, open_seed_workflows, seed_params,
+    ADMIN_PASSWORD,
+    STUDENT_PASSWORD,
+    TEACHER_PASSWORD,
+    latest_seed_workflow,
+    open_seed_workflows,
+    seed_params,
     start_seed,
 )
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Literal, Sequence, get_args
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -120,7 +121,7 @@ TABLES: dict[str, Callable[[Session, SchoolClass], Table]] = {
 # --- formats -----------------------------------------------------------------------------
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _formula_like(value: str) -> bool:
@@ -172,7 +173,7 @@ def to_xlsx(table: Table, progress: Progress | None = None) -> bytes:
 
     def put(row: int, column: int, value: Any) -> Any:
         if isinstance(value, datetime):
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)  # Excel has no time zones
+            value = value.astimezone(UTC).replace(tzinfo=None)  # Excel has no time zones
         elif isinstance(value, str):
             value = ILLEGAL_CHARACTERS_RE.sub("", value)
         cell = sheet.cell(row=row, column=column, value=value)

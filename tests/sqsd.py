@@ -3,13 +3,13 @@ tests/devstack and end to end in tests/e2e)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from core.jobs.sqsd_paths import JOBS_PATH
 
 
 def sqsd_headers(msgid: str | None = None, receive_count: int = 1) -> dict[str, str]:
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "User-Agent": "aws-sqsd/2.4",
         "X-Aws-Sqsd-Msgid": msgid or str(uuid.uuid4()),
@@ -32,7 +32,7 @@ def fire_task(worker_client, name: str, url: str):
     headers = {
         **sqsd_headers(),
         "X-Aws-Sqsd-Taskname": name,
-        "X-Aws-Sqsd-Scheduled-At": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "X-Aws-Sqsd-Scheduled-At": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "X-Aws-Sqsd-Path": url,
     }
     return worker_client.post(url, data=b"", headers=headers)

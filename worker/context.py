@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 from core.app import Services
 from core.db import utcnow
 from core.jobs import lifecycle
-from worker.errors import JobCancelled, TimeLimitExceeded
 from core.jobs.contract import JobType
 from core.models import Job
+from worker.errors import JobCancelled, TimeLimitExceeded
 
 
 @dataclass

@@ -14,7 +14,6 @@ from core.models.jobs import TERMINAL_STATES
 from core.models.orchestration import FINISHED_WORKFLOW_STATES
 
 
-
 def _delete_in_chunks(session: Session, model: Any, key: Any, condition: Any, chunk: int, max_chunks: int) -> int:
     deleted = 0
     for _ in range(max_chunks):
@@ -30,7 +29,7 @@ def purge(
     session: Session, *, now: datetime, job_days: int, notification_days: int, chunk: int = 500, max_chunks: int = 40
 ) -> dict[str, int]:
     job_cutoff = now - timedelta(days=job_days)
-    run = lambda model, key, condition: _delete_in_chunks(session, model, key, condition, chunk, max_chunks)  # noqa: E731
+    run = lambda model, key, condition: _delete_in_chunks(session, model, key, condition, chunk, max_chunks)
     return {
         # A workflow's step jobs go with it (ON DELETE CASCADE).
         "workflows": run(Workflow, Workflow.id,

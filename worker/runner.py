@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from core.app import Services
 from core.db import utcnow
 from core.jobs import lifecycle, outbox
-from core.jobs.envelope import Envelope
 from core.jobs.contract import JobType
-from worker.errors import JobCancelled, PermanentJobError, is_permanent
+from core.jobs.envelope import Envelope
 from core.logs import bind
 from core.models import Job
 from core.models.jobs import OPEN_STATES
 from core.parsing import InputError
 from worker.context import JobContext
+from worker.errors import JobCancelled, PermanentJobError, is_permanent
 from worker.handlers import Handler
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def _run(ctx: JobContext, handler: Handler[Any]) -> Outcome:
         session.rollback()
         log.warning("job run stopped: %s", exc)
         return Outcome(200, {"outcome": "stopped"})
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (every failure is recorded and classified, never lost)
         session.rollback()
         if is_permanent(exc):
             lifecycle.fail(session, job.id, ctx.attempt, str(exc) or type(exc).__name__, utcnow())

@@ -17,7 +17,6 @@ from datetime import timedelta
 from core.app import Services
 from core.db import utcnow
 from core.jobs import deadletters, lifecycle, outbox
-from worker import leases, retention
 from core.jobs.periodic import (
     DEAD_LETTER_MONITOR,
     PERIODIC_TASKS,
@@ -27,6 +26,7 @@ from core.jobs.periodic import (
     PeriodicTaskType,
 )
 from core.jobs.types import JOB_TYPES
+from worker import leases, retention
 
 log = logging.getLogger(__name__)
 Counts = dict[str, int | str]

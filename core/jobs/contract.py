@@ -10,14 +10,14 @@ default, so rows and messages written by an older or newer release still load.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, Generic, Mapping, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from core.parsing import MAX_ID, InputError
-
 
 
 class Payload(BaseModel):

@@ -31,7 +31,7 @@ class Envelope:
         return json.dumps({"v": self.v, "job_id": str(self.job_id), "type": self.type, "trace_id": self.trace_id})
 
     @classmethod
-    def parse(cls, body: bytes | str) -> "Envelope":
+    def parse(cls, body: bytes | str) -> Envelope:
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:

@@ -11,17 +11,18 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
+from core.jobs.contract import JobType, Payload
 from core.jobs.envelope import Envelope
 from core.jobs.queue import MAX_DELAY_SECONDS, SqsQueue
-from core.jobs.contract import JobType, Payload
 from core.jobs.types import JOB_TYPES
 from core.models import Job
 from core.models.jobs import OPEN_STATES

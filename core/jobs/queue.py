@@ -1,7 +1,8 @@
 """The SQS queue client. Only envelopes go on the queue."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from core.jobs.envelope import Envelope
 

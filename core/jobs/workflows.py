@@ -152,7 +152,7 @@ def workflow_json(session: Session, workflow: Workflow) -> dict[str, Any]:
             "job": job_view(job),
             "compensation": job_view(latest.get(UNDO + step.name)),
         })
-    iso = lambda value: value.isoformat().replace("+00:00", "Z") if value else None  # noqa: E731
+    iso = lambda value: value.isoformat().replace("+00:00", "Z") if value else None
     return {
         "id": str(workflow.id),
         "name": workflow.name,

@@ -13,13 +13,13 @@ import boto3
 import pytest
 
 from core import logs
-from worker.errors import PermanentJobError
 from core.jobs.outbox import envelope_for
 from core.logs import configure_logging, log_context, ship_to_cloudwatch, stop_shipping
 from tests.conftest import REGION
 from tests.deploy.files import ROOT
 from tests.sqsd import deliver
 from tests.worker.conftest import make_job, probe  # noqa: F401  (fixtures)
+from worker.errors import PermanentJobError
 
 GROUP = "/aula/test-app"
 

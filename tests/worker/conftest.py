@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
-
 from pydantic import ConfigDict
 
 from core.jobs.contract import JobType, Payload

@@ -212,7 +212,7 @@ def test_a_batch_with_permanently_failed_emails_still_summarises_once(
 
 def test_a_second_fanout_for_the_same_activity_creates_nothing_new(web_app, worker_client, db, sqs, aws, sent,
                                                                    make_job):
-    teacher, group, students = _class_of(db, 3)
+    teacher, group, _students = _class_of(db, 3)
     activity, _ = _publish(web_app, db, teacher, group)
     _drain(sqs, aws, worker_client)
     again = make_job("activity_fanout", {"activity_id": activity.id}, owner_id=teacher.id)

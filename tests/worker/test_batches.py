@@ -8,12 +8,12 @@ import pytest
 import sqlalchemy as sa
 
 from core.jobs.batches import start_batch
-from worker.errors import PermanentJobError
 from core.jobs.outbox import envelope_for, flush
 from core.jobs.types import JOB_TYPES
 from core.models import Batch, Job
-from tests.worker.conftest import ProbePayload
 from tests.sqsd import deliver, pump
+from tests.worker.conftest import ProbePayload
+from worker.errors import PermanentJobError
 
 
 def _followups(db) -> list[Job]:
@@ -80,7 +80,7 @@ def test_children_finishing_together_fire_the_follow_up_exactly_once(worker_app,
         children = db.scalars(sa.select(Job).where(Job.batch_id == batch.id)).all()
         barrier = threading.Barrier(workers)
 
-        def finish_together(ctx):
+        def finish_together(ctx, barrier=barrier):
             # Everything but the last child of each thread ends first; then all threads end
             # their last child at once, so the batch completes under maximum contention.
             if ctx.job.payload.get("last"):
@@ -93,7 +93,7 @@ def test_children_finishing_together_fire_the_follow_up_exactly_once(worker_app,
         db.commit()
         statuses: list[int] = []
 
-        def run(slice_: list[Job]) -> None:
+        def run(slice_: list[Job], statuses: list[int] = statuses) -> None:
             client = worker_app.test_client()
             for child in slice_:
                 statuses.append(deliver(client, envelope_for(child).to_json()).status_code)

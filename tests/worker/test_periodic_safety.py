@@ -5,10 +5,9 @@ import threading
 from datetime import timedelta
 
 from core.db import utcnow
-from worker import leases
 from core.jobs.periodic import RELAY_OUTBOX
 from tests.sqsd import fire_task
-from worker import tasks
+from worker import leases, tasks
 
 
 def test_a_lease_is_held_by_one_holder_until_released_or_expired(db):

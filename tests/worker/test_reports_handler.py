@@ -50,7 +50,7 @@ def gradebook(db):
     draft = Activity(class_id=group.id, title="Rascunho", due_at=now + timedelta(days=1))
     db.add_all([undated, later, sooner, draft])
     db.flush()
-    a, b, c, d, e = students
+    a, b, c, _d, e = students
     scores = {(a, sooner): 7.5, (a, later): 9.0, (a, undated): 10.0, (b, sooner): 6.25, (c, later): 8.0,
               (e, sooner): 0.0, (e, later): 5.0}
     db.add_all(Grade(activity_id=act.id, student_id=s.id, score=score) for (s, act), score in scores.items())

@@ -7,9 +7,9 @@ import sqlalchemy as sa
 
 from core.db import utcnow
 from core.jobs.outbox import new_job
-from worker.retention import purge
 from core.models import Job, Notification
 from tests import factories
+from worker.retention import purge
 
 
 def test_old_finished_jobs_and_read_notifications_go_and_the_rest_stays(db):

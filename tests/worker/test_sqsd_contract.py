@@ -9,10 +9,10 @@ import uuid
 import sqlalchemy as sa
 
 from core.jobs.envelope import Envelope
-from worker.errors import PermanentJobError
 from core.jobs.outbox import envelope_for
 from core.models import Job
 from tests.sqsd import deliver
+from worker.errors import PermanentJobError
 
 
 def _job(db, job_id) -> Job:

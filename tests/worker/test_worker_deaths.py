@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from core.db import utcnow
 from core.jobs import lifecycle
 from core.jobs.batches import start_batch
-from core.jobs.outbox import envelope_for
 from core.jobs.contract import JobType
+from core.jobs.outbox import envelope_for
 from core.jobs.types import JOB_TYPES
 from core.models import Batch, Job
 from tests.sqsd import deliver, pump

@@ -6,12 +6,12 @@ import pytest
 import sqlalchemy as sa
 
 from core.jobs import workflows
-from worker.errors import PermanentJobError
 from core.jobs.outbox import flush
 from core.jobs.workflows import StepSpec, WorkflowSpec, start_workflow
 from core.models import Job, Workflow
 from tests import factories
 from tests.sqsd import pump
+from worker.errors import PermanentJobError
 from worker.workflows import registry
 
 TRIAL = WorkflowSpec("trial", "A test workflow", (

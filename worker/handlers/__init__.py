@@ -4,8 +4,9 @@ refuses to start when `check_handlers()` finds a declared type without a handler
 for a type that is not declared."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Mapping, TypeVar
+from typing import Any, Generic, TypeVar
 
 from core.jobs.contract import JobType, Payload
 from core.jobs.types import JOB_TYPES

@@ -21,12 +21,17 @@ from sqlalchemy.orm import Session, aliased
 from core.activities import batch_key, email_effect_key, student_notification_key, summary_key
 from core.db import UTCDateTime, insert_or_ignore, utcnow
 from core.jobs.batches import start_batch
-from worker.errors import PermanentJobError
 from core.jobs.types import (
-    ACTIVITY_FANOUT, ACTIVITY_SUMMARY, EMAIL, ActivityFanoutPayload, ActivitySummaryPayload, EmailPayload,
+    ACTIVITY_FANOUT,
+    ACTIVITY_SUMMARY,
+    EMAIL,
+    ActivityFanoutPayload,
+    ActivitySummaryPayload,
+    EmailPayload,
 )
 from core.models import Activity, Batch, Enrollment, Notification, User
 from worker.context import JobContext
+from worker.errors import PermanentJobError
 from worker.handlers import handles
 
 EMAIL_TEMPLATE = "activity_published"

@@ -10,18 +10,19 @@ the job, so even a second job for the same email does not send it again.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, get_args
+from collections.abc import Callable
+from typing import Any, get_args
 
 import sqlalchemy as sa
 from botocore.exceptions import ClientError
 from sqlalchemy.orm import Session, joinedload
 
-from worker.effects import record_effect
-from worker.errors import PermanentJobError, is_permanent
 from core.jobs.types import EMAIL, EmailPayload
 from core.mail import TemplateError
 from core.models import Activity, Effect, SchoolClass, User
 from worker.context import JobContext
+from worker.effects import record_effect
+from worker.errors import PermanentJobError, is_permanent
 from worker.handlers import handles
 
 log = logging.getLogger(__name__)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.effects import record_effect
-from worker.errors import PermanentJobError
 from core.jobs.types import REPORT, ReportPayload
 from core.models import SchoolClass
 from core.reports import build_report as build
 from worker.context import JobContext
+from worker.effects import record_effect
+from worker.errors import PermanentJobError
 from worker.handlers import handles
 
 # Progress: 0-10 loading, 10-80 writing rows (a point per chunk of rows), 90 stored.

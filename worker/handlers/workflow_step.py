@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.errors import PermanentJobError
 from core.jobs.types import WORKFLOW_STEP, WorkflowStepPayload
 from core.models import Workflow
 from worker.context import JobContext
+from worker.errors import PermanentJobError
 from worker.handlers import handles
 from worker.workflows import registry
 

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from core import demo
 from core.__main__ import main as cli
 from core.db import utcnow
-from worker.errors import PermanentJobError
 from core.jobs.outbox import flush, new_job, relay
 from core.jobs.workflows import SEED_INSTITUTION
 from core.models import (
@@ -33,6 +32,7 @@ from core.seeding import SeedPlan, seed_params
 from tests import factories
 from tests.sqsd import deliver, pump
 from tests.worker.workflows.conftest import counts, step_jobs
+from worker.errors import PermanentJobError
 from worker.workflows import load, registry
 
 STEPS = ["institution", "people", "classes", "enrollments", "lessons", "grades"]

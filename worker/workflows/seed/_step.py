@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from core.auth import hash_password
-from worker.errors import PermanentJobError
 from core.models import SchoolClass, User, Workflow
 from core.seeding import PASSWORDS, WORKFLOW, SeedParamsError, SeedPlan, seed_params
 from worker.context import JobContext
+from worker.errors import PermanentJobError
 
 CHUNK = 5_000  # rows per INSERT statement batch, with a progress point between batches
 PEOPLE_ROLES = ("teacher", "student")

@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from core.db import utcnow
-from worker.errors import PermanentJobError
 from core.jobs.workflows import SEED_INSTITUTION
 from core.models import (
     Activity,
@@ -25,6 +24,7 @@ from core.models import (
 )
 from core.seeding import ACTIVITY_TITLES, ADMIN_NAME
 from worker.context import JobContext
+from worker.errors import PermanentJobError
 from worker.workflows.registry import step
 from worker.workflows.seed._step import PEOPLE_ROLES, Step, already_done, marker_key
 
