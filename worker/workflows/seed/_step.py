@@ -59,6 +59,22 @@ class Step:
     def count(self, statement: sa.Select) -> int:
         return self.session.scalar(sa.select(sa.func.count()).select_from(statement.subquery())) or 0
 
+    def class_rows_done(self, model: Any, expected: int, what: str) -> bool:
+        """Whether a previous run wrote all `expected` rows of `model` (a table of per-class rows:
+        lessons, activities) for this institution; see already_done."""
+        return already_done(self.count(sa.select(model.id).where(model.class_id.in_(self.classes()))), expected, what)
+
+    def ids_by_class_and(self, model: Any, column: Any) -> dict[tuple[int, Any], int]:
+        """{(class id, value of `column`): row id} of this institution's per-class rows of `model`."""
+        rows = self.session.execute(sa.select(model.id, model.class_id, column).where(model.class_id.in_(self.classes())))
+        return {(class_id, value): row_id for row_id, class_id, value in rows}
+
+    def delete_class_rows(self, model: Any, child: Any, child_key: Any) -> tuple[int, int]:
+        """Delete this institution's per-class rows of `model` and, first, their `child` rows."""
+        ids = sa.select(model.id).where(model.class_id.in_(self.classes()))
+        children = deleted(self.session, sa.delete(child).where(child_key.in_(ids)))
+        return children, deleted(self.session, sa.delete(model).where(model.class_id.in_(self.classes())))
+
     def classes(self) -> sa.Select:
         return sa.select(SchoolClass.id).where(SchoolClass.institution_id == self.institution_id)
 

@@ -67,9 +67,7 @@ def undo_enrollments(ctx: JobContext, workflow: Workflow) -> dict[str, Any]:
 def undo_lessons(ctx: JobContext, workflow: Workflow) -> dict[str, Any]:
     step = Step(ctx, workflow)
     step.progress(10)
-    lesson_ids = sa.select(Lesson.id).where(Lesson.class_id.in_(step.classes()))
-    attendance = deleted(step.session, sa.delete(Attendance).where(Attendance.lesson_id.in_(lesson_ids)))
-    lessons_deleted = deleted(step.session, sa.delete(Lesson).where(Lesson.class_id.in_(step.classes())))
+    attendance, lessons_deleted = step.delete_class_rows(Lesson, Attendance, Attendance.lesson_id)
     return {"deleted_attendance": attendance, "deleted_lessons": lessons_deleted}
 
 
@@ -77,7 +75,5 @@ def undo_lessons(ctx: JobContext, workflow: Workflow) -> dict[str, Any]:
 def undo_grades(ctx: JobContext, workflow: Workflow) -> dict[str, Any]:
     step = Step(ctx, workflow)
     step.progress(10)
-    activity_ids = sa.select(Activity.id).where(Activity.class_id.in_(step.classes()))
-    grades_deleted = deleted(step.session, sa.delete(Grade).where(Grade.activity_id.in_(activity_ids)))
-    activities = deleted(step.session, sa.delete(Activity).where(Activity.class_id.in_(step.classes())))
+    grades_deleted, activities = step.delete_class_rows(Activity, Grade, Grade.activity_id)
     return {"deleted_grades": grades_deleted, "deleted_activities": activities}

@@ -137,8 +137,7 @@ def lessons(ctx: JobContext, workflow: Workflow) -> dict[str, Any]:
     plan, slug = step.plan, step.params["slug"]
     lessons_count = len(plan.classes) * plan.lessons_per_class
     result = {"lessons": lessons_count, "attendance": plan.attendance_rows}
-    found = step.count(sa.select(Lesson.id).where(Lesson.class_id.in_(step.classes())))
-    if already_done(found, lessons_count, "lessons"):
+    if step.class_rows_done(Lesson, lessons_count, "lessons"):
         return result
     students, class_ids = step.students_by_email(), step.classes_by_code()
     # Weekly lessons up to the week the seed started: the same dates on every run of this step.
@@ -150,12 +149,7 @@ def lessons(ctx: JobContext, workflow: Workflow) -> dict[str, Any]:
         for c in plan.classes
         for i, held_on in enumerate(dates)
     ], 10, 20, "lessons")
-    lesson_ids = {
-        (class_id, held_on): lesson_id
-        for lesson_id, class_id, held_on in step.session.execute(
-            sa.select(Lesson.id, Lesson.class_id, Lesson.held_on).where(Lesson.class_id.in_(step.classes()))
-        )
-    }
+    lesson_ids = step.ids_by_class_and(Lesson, Lesson.held_on)
     rows = []
     for c in plan.classes:
         rng = random.Random(f"{slug}:{c.code}:attendance")
@@ -173,8 +167,7 @@ def grades(ctx: JobContext, workflow: Workflow) -> dict[str, Any]:
     plan, slug = step.plan, step.params["slug"]
     activities_count = len(plan.classes) * plan.activities_per_class
     result = {"activities": activities_count, "grades": plan.grade_rows}
-    found = step.count(sa.select(Activity.id).where(Activity.class_id.in_(step.classes())))
-    if already_done(found, activities_count, "activities"):
+    if step.class_rows_done(Activity, activities_count, "activities"):
         return result
     students, class_ids = step.students_by_email(), step.classes_by_code()
     start = workflow.created_at
@@ -189,12 +182,7 @@ def grades(ctx: JobContext, workflow: Workflow) -> dict[str, Any]:
                 "due_at": due, "published_at": due - timedelta(days=7), "created_at": due - timedelta(days=7),
             })
     step.insert(Activity, activity_rows, 10, 20, "activities")
-    activity_ids = {
-        (class_id, title): activity_id
-        for activity_id, class_id, title in step.session.execute(
-            sa.select(Activity.id, Activity.class_id, Activity.title).where(Activity.class_id.in_(step.classes()))
-        )
-    }
+    activity_ids = step.ids_by_class_and(Activity, Activity.title)
     rows = []
     for c in plan.classes:
         rng = random.Random(f"{slug}:{c.code}:grades")
