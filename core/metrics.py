@@ -1,5 +1,9 @@
 """Job metrics as CloudWatch embedded metric format (EMF) log lines.
 
+Only the worker's runner emits them; the module stays in core because the shared app factory
+builds JobMetrics from Settings and the ops stack's alarms (infra/aula-ops.yaml) are written
+against these names (tests/deploy reads both).
+
 Each finished job run writes one JSON log line holding its measurements and an `_aws` block
 that tells CloudWatch Logs to extract them as metrics when the line arrives: no PutMetricData
 call per job, no extra permission, and the values sit next to the job's other log lines (job id,
