@@ -3,7 +3,7 @@
 `seed_params` validates what an admin (API) or an operator (CLI) asks for and fills in the
 defaults; the result is what the `seed_institution` workflow stores as its params. `SeedPlan`
 derives everything else from those params alone (emails, names, the class layout), so each
-step of the workflow (worker/workflows/seed.py), run in its own job and perhaps more than once,
+step of the workflow (worker/workflows/seed/), run in its own job and perhaps more than once,
 computes the same plan.
 
 Shape: one admin; teachers teacher@, teacher2@, ...; students student01@, ... (zero-padded to
