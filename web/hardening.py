@@ -5,7 +5,9 @@
   and JSON nested too deeply for the parser (400, where it was a RecursionError and a 500);
 - answer errors the way the caller reads them: the API (/api/...) and /healthz in JSON, the
   pages with an HTML page in the app's layout (web/templates/error.html), for unknown routes
-  (404), wrong methods (405, with `Allow`), bodies over the limit (413) and failures (500);
+  (404), wrong methods (405, with `Allow`), bodies over the limit (413) and failures (500), and
+  for what views raise: bad input (core.parsing.InputError, e.g. a page number: 400 naming the
+  field) and a refusal with its message (web.common.refusal: "not found", "not yours");
 - send the browser protections with every response: a Content-Security-Policy that allows only
   the app's own scripts and styles (no inline script, no style="" attributes, no framing),
   X-Frame-Options, X-Content-Type-Options and Referrer-Policy.
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, g, render_template, request
 from sqlalchemy.exc import OperationalError
@@ -21,7 +24,8 @@ from werkzeug.exceptions import HTTPException
 from core.app import http_error_headers, json_error, json_http_error
 from core.app import session as db_session
 from core.jobs.sqsd_paths import SQSD_PREFIX
-from core.parsing import NUL, find_nul
+from core.parsing import NUL, InputError, find_nul
+from web.common.refusal import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +92,13 @@ def error_page(status: int, message: str | None = None) -> tuple[str, int]:
             return f"<!doctype html><title>Error {status}</title><h1>{status}</h1><p>{message}</p>", status
 
 
+def refuse(status: int, message: str, **extra: Any):
+    """The answer to a refused request: JSON for the API (with `extra`), the error page for a page."""
+    if wants_json():
+        return json_error(status, message, **extra)
+    return error_page(status, message)
+
+
 def init_hardening(app: Flask) -> None:
     @app.before_request
     def _refuse_unsafe_input():
@@ -95,9 +106,15 @@ def init_hardening(app: Flask) -> None:
         if problem is None:
             return None
         field, message = problem
-        if wants_json():
-            return json_error(400, message, field=field)
-        return error_page(400, message)
+        return refuse(400, message, field=field)
+
+    @app.errorhandler(InputError)
+    def _bad_input(exc: InputError):
+        return refuse(400, exc.message, field=exc.field)
+
+    @app.errorhandler(Refusal)
+    def _refused(exc: Refusal):
+        return refuse(exc.status, exc.message, **exc.extra)
 
     @app.after_request
     def _protect(response: Response) -> Response:

@@ -5,9 +5,10 @@ protection on every form (Flask-WTF's CSRFProtect: the well-kept implementation 
 synchronizer-token pattern Flask itself recommends)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 from flask import Flask, current_app, g, redirect, render_template, request, session, url_for

@@ -6,26 +6,30 @@ from flask import Blueprint, jsonify, request
 from core.app import json_error, services, session
 from core.jobs.outbox import commit_and_send
 from core.jobs.workflows import workflow_json
+from core.models import User
 from web.api.guard import current_user, json_body, login_required
 from web.api.polling import polled
 from web.common.institution_seed import SeedRequestError, institution_workflows
 from web.common.institution_seed import start_institution_seed as start_seed_for
-from web.common.pagination import PageParamError, PageRequest, paginate
+from web.common.pagination import PageRequest, paginate
+from web.common.refusal import Refusal
 from web.common.serializers import workflow_summary
 
 bp = Blueprint("admin", __name__)
 
 
-def _admins_only(message: str):
-    return json_error(403, f"only institution staff (admins) can {message}")
+def _admin(to_do: str) -> User:
+    """The caller, who must be institution staff (an admin) to do this; 403 otherwise."""
+    user = current_user()
+    if user.role != "admin":
+        raise Refusal(403, f"only institution staff (admins) can {to_do}")
+    return user
 
 
 @bp.post("/admin/seeds")
 @login_required
 def start_institution_seed():
-    user = current_user()
-    if user.role != "admin":
-        return _admins_only("seed an institution")
+    user = _admin("seed an institution")
     body = json_body()
     if body is None:
         return json_error(400, "send a JSON object with name, slug, initial_password and optional sizes")
@@ -51,12 +55,6 @@ def start_institution_seed():
 @login_required
 def list_institution_workflows():
     """Admins: the workflows started by users of their institution, newest first, paginated."""
-    user = current_user()
-    if user.role != "admin":
-        return _admins_only("list the institution's workflows")
-    try:
-        page_request = PageRequest.from_args(request.args)
-    except PageParamError as exc:
-        return json_error(400, str(exc), field=exc.field)
-    page = paginate(session(), institution_workflows(user), page_request)
+    user = _admin("list the institution's workflows")
+    page = paginate(session(), institution_workflows(user), PageRequest.from_args(request.args))
     return jsonify({"items": [workflow_summary(w) for w in page.items], **page.meta()})

@@ -14,15 +14,17 @@ Who sees what:
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+from sqlalchemy.orm import Session
 
 from core.app import json_error, session
-from core.models import Activity, SchoolClass
+from core.models import Activity, SchoolClass, User
 from web.api.guard import current_user, login_required
 from web.api.polling import polled
 from web.common.access import class_students, teaches, visible_activities, visible_class
 from web.common.activities import activity_progress
 from web.common.classes import classes_with_counts, taught_activity
 from web.common.pagination import SEARCH_MAX, PageParamError, PageRequest, paginate
+from web.common.refusal import found
 from web.common.serializers import activity_json, class_json, person_json
 
 bp = Blueprint("classes", __name__)
@@ -39,22 +41,14 @@ def search_arg() -> str | None:
     return q.strip() or None
 
 
-def bad_param(exc: PageParamError):
-    return json_error(400, str(exc), field=exc.field)
-
-
-def _class_not_found(class_id: int):
-    return json_error(404, f"class {class_id} not found")
+def _visible_class(db: Session, user: User, class_id: int) -> SchoolClass:
+    return found(visible_class(db, user, class_id), f"class {class_id} not found")
 
 
 @bp.get("/classes")
 @login_required
 def list_classes():
-    try:
-        req = page_request()
-    except PageParamError as exc:
-        return bad_param(exc)
-    page = paginate(session(), classes_with_counts(current_user()), req, scalars=False)
+    page = paginate(session(), classes_with_counts(current_user()), page_request(), scalars=False)
     return jsonify({"items": [class_json(c, t, n) for c, t, n in page.items], **page.meta()})
 
 
@@ -63,24 +57,17 @@ def list_classes():
 def show_class(class_id: int):
     db, user = session(), current_user()
     row = db.execute(classes_with_counts(user).where(SchoolClass.id == class_id)).first()
-    if row is None:
-        return _class_not_found(class_id)
-    return jsonify({"class": class_json(*row)})
+    return jsonify({"class": class_json(*found(row, f"class {class_id} not found"))})
 
 
 @bp.get("/classes/<int:class_id>/students")
 @login_required
 def list_students(class_id: int):
     db, user = session(), current_user()
-    school_class = visible_class(db, user, class_id)
-    if school_class is None:
-        return _class_not_found(class_id)
+    school_class = _visible_class(db, user, class_id)
     if not (teaches(user, school_class) or user.role == "admin"):
         return json_error(403, "only the class's teacher and the institution's admins can list its students")
-    try:
-        req, q = page_request(), search_arg()
-    except PageParamError as exc:
-        return bad_param(exc)
+    req, q = page_request(), search_arg()
     page = paginate(db, class_students(school_class, q), req)
     return jsonify({"items": [person_json(s) for s in page.items], "q": q, **page.meta()})
 
@@ -89,13 +76,8 @@ def list_students(class_id: int):
 @login_required
 def list_activities(class_id: int):
     db, user = session(), current_user()
-    if visible_class(db, user, class_id) is None:
-        return _class_not_found(class_id)
-    try:
-        req = page_request()
-    except PageParamError as exc:
-        return bad_param(exc)
-    page = paginate(db, visible_activities(user, class_id), req)
+    _visible_class(db, user, class_id)
+    page = paginate(db, visible_activities(user, class_id), page_request())
     return jsonify({"items": [activity_json(a) for a in page.items], **page.meta()})
 
 

@@ -9,26 +9,22 @@ from core.models import Job
 from web.api.guard import current_user, login_required
 from web.api.polling import polled
 from web.common.access import own_job
-from web.common.jobs import cancel_own_job
+from web.common.jobs import cancel_job
+from web.common.refusal import found
 from web.common.serializers import job_json
 
 bp = Blueprint("jobs", __name__)
 
 
-def _owned_job(job_id: str) -> Job | None:
-    return own_job(session(), current_user(), job_id)
-
-
-def _not_found(job_id: str):
-    return json_error(404, f"job {job_id} not found")
+def _owned_job(job_id: str) -> Job:
+    """The caller's job; someone else's is as missing as one that does not exist (404)."""
+    return found(own_job(session(), current_user(), job_id), f"job {job_id} not found")
 
 
 @bp.get("/jobs/<job_id>")
 @login_required
 def show_job(job_id: str):
     job = _owned_job(job_id)
-    if job is None:
-        return _not_found(job_id)
     return polled({"job": job_json(job)}, job.is_terminal)
 
 
@@ -36,8 +32,6 @@ def show_job(job_id: str):
 @login_required
 def download(job_id: str):
     job = _owned_job(job_id)
-    if job is None:
-        return _not_found(job_id)
     if job.state != "succeeded" or not job.result or "file_key" not in job.result:
         return json_error(409, f"job {job_id} has no file to download (state: {job.state})")
     settings = services().settings
@@ -54,9 +48,7 @@ def download(job_id: str):
 @login_required
 def cancel(job_id: str):
     db = session()
-    asked = cancel_own_job(db, current_user(), job_id)
-    if asked is None:
-        return _not_found(job_id)
+    asked = cancel_job(db, _owned_job(job_id))
     commit_and_send(db, services().queue)
     db.refresh(asked.job)
     if not asked.accepted:

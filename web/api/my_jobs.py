@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from core.app import json_error, session
+from core.app import session
 from web.api.guard import current_user, login_required
 from web.common.access import own_jobs
-from web.common.pagination import PageParamError, PageRequest, job_state, paginate
+from web.common.pagination import PageRequest, job_state, paginate
 from web.common.serializers import job_json
 
 bp = Blueprint("my_jobs", __name__)
@@ -17,10 +17,7 @@ bp = Blueprint("my_jobs", __name__)
 @bp.get("/jobs")
 @login_required
 def list_jobs():
-    try:
-        # Absent: every state; "" is no state (as the document says), a 400.
-        req, state = PageRequest.from_args(request.args), job_state(request.args.get("state"))
-    except PageParamError as exc:
-        return json_error(400, str(exc), field=exc.field)
+    # Absent: every state; "" is no state (as the document says), a 400.
+    req, state = PageRequest.from_args(request.args), job_state(request.args.get("state"))
     page = paginate(session(), own_jobs(current_user(), state), req)
     return jsonify({"items": [job_json(j) for j in page.items], "state": state, **page.meta()})

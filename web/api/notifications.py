@@ -9,7 +9,6 @@ from core.models import Notification
 from web.api.guard import current_user, login_required
 from web.common.access import unread_count
 from web.common.notifications import inbox_page, mark_all_read, mark_read
-from web.common.pagination import PageParamError
 from web.common.serializers import notification_json
 
 bp = Blueprint("notifications", __name__)
@@ -19,10 +18,7 @@ bp = Blueprint("notifications", __name__)
 @login_required
 def list_notifications():
     user = current_user()
-    try:
-        page, _ = inbox_page(session(), user, request.args)
-    except PageParamError as exc:
-        return json_error(400, str(exc), field=exc.field)
+    page, _ = inbox_page(session(), user, request.args)
     return jsonify({"items": [notification_json(n) for n in page.items], **page.meta(),
                     "unread": unread_count(session(), user)})
 

@@ -7,9 +7,9 @@ from flask import Blueprint, jsonify
 from core.app import json_error, services, session
 from core.jobs.outbox import commit_and_send
 from core.jobs.types import REPORT
-from core.parsing import InputError, known_fields
+from core.parsing import known_fields
 from web.api.guard import current_user, json_body, login_required, quota_response
-from web.common.reports import ReportRefused, ask_for_report
+from web.common.reports import ask_for_report
 from web.common.serializers import job_json
 from web.common.submit import QuotaExceeded
 
@@ -22,16 +22,11 @@ def request_report():
     body = json_body()
     if body is None:
         return json_error(400, "send a JSON object with kind, class_id and format")
-    try:
-        known_fields(body, ("kind", "class_id", "format"))
-        payload = REPORT.parse(body)
-    except InputError as exc:
-        return json_error(400, exc.message, field=exc.field)
+    known_fields(body, ("kind", "class_id", "format"))  # InputError: a 400 naming the field
+    payload = REPORT.parse(body)
     db = session()
     try:
         submitted = ask_for_report(db, current_user(), payload, services().settings.max_jobs_in_flight)
-    except ReportRefused as exc:
-        return json_error(exc.status, exc.message, field="class_id")
     except QuotaExceeded as exc:
         db.rollback()
         return quota_response(exc)

@@ -1,4 +1,4 @@
-"""Cancelling one of your jobs, for the API (POST /api/jobs/<id>/cancel) and the job page."""
+"""Cancelling one of your own jobs, for the API (POST /api/jobs/<id>/cancel) and the job page."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,8 +7,7 @@ from sqlalchemy.orm import Session
 
 from core.db import utcnow
 from core.jobs.lifecycle import request_cancel
-from core.models import Job, User
-from web.common.access import own_job
+from core.models import Job
 
 
 @dataclass(frozen=True)
@@ -23,10 +22,7 @@ class CancelRequest:
         return self.outcome in ("cancelled", "cancelling")
 
 
-def cancel_own_job(db: Session, user: User, job_id: str) -> CancelRequest | None:
-    """Ask to cancel the user's job; None when it is not theirs (or does not exist). The caller
-    commits and sends: a cancelled batch child or workflow step may have enqueued what follows."""
-    job = own_job(db, user, job_id)
-    if job is None:
-        return None
+def cancel_job(db: Session, job: Job) -> CancelRequest:
+    """Ask to cancel `job` (the caller found it with web.common.access.own_job). The caller commits
+    and sends: a cancelled batch child or workflow step may have enqueued what follows."""
     return CancelRequest(job, request_cancel(db, job.id, utcnow()))

@@ -12,25 +12,18 @@ from sqlalchemy.orm import Session
 from core.jobs.types import REPORT, ReportPayload
 from core.models import User
 from web.common.access import visible_class
+from web.common.refusal import Refusal
 from web.common.submit import Submitted, submit
-
-
-class ReportRefused(Exception):
-    """The caller may not have this report: 404 (a class they cannot see, so ids reveal nothing)
-    or 403 (one they see but do not teach: a student's own class, an admin's institution)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def ask_for_report(db: Session, user: User, payload: ReportPayload, max_in_flight: int) -> Submitted:
     """The report job: the same report already in progress (coalesced), or a new one under the
-    user's quota (QuotaExceeded). Raises ReportRefused unless the user teaches the class."""
+    user's quota (QuotaExceeded). Refused unless the user teaches the class: 404 for a class
+    they cannot see (so ids reveal nothing), 403 for one they see but do not teach (a student's
+    own class, an admin's institution)."""
     school_class = visible_class(db, user, payload.class_id)
     if school_class is None:
-        raise ReportRefused(404, f"class {payload.class_id} not found")
+        raise Refusal(404, f"class {payload.class_id} not found", field="class_id")
     if school_class.teacher_id != user.id:
-        raise ReportRefused(403, "only the class's teacher can ask for its reports")
+        raise Refusal(403, "only the class's teacher can ask for its reports", field="class_id")
     return submit(db, REPORT, payload, user.id, max_in_flight)

@@ -13,7 +13,8 @@ from core.models.orchestration import UNFINISHED_WORKFLOW_STATES
 from core.parsing import ascii_int
 from web.common.access import visible_workflow
 from web.common.institution_seed import MIN_PASSWORD, SeedRequestError, institution_workflows, start_institution_seed
-from web.common.pagination import PageParamError, PageRequest, paginate
+from web.common.pagination import PageRequest, paginate
+from web.common.refusal import found
 from web.pages.blueprint import bp
 from web.sessions import page_login_required
 
@@ -21,11 +22,7 @@ FORM_FIELDS = ("name", "slug", "students")
 
 
 def _render_home(form: dict[str, str], errors: dict[str, str], message: str | None, status: int = 200):
-    try:
-        page_request = PageRequest.from_args(request.args)
-    except PageParamError as exc:
-        return render_template("error.html", status=400, message=str(exc)), 400
-    page = paginate(session(), institution_workflows(g.user), page_request)
+    page = paginate(session(), institution_workflows(g.user), PageRequest.from_args(request.args))
     return render_template("admin/home.html", title="Institution", form=form, errors=errors, message=message,
                            page=page, min_password=MIN_PASSWORD), status
 
@@ -65,9 +62,7 @@ def admin_start_seed():
 @bp.get("/admin/workflows/<workflow_id>")
 @page_login_required()
 def admin_workflow(workflow_id: str):
-    workflow = visible_workflow(session(), g.user, workflow_id)
-    if workflow is None:
-        return render_template("error.html", status=404, message="That workflow does not exist."), 404
+    workflow = found(visible_workflow(session(), g.user, workflow_id), "That workflow does not exist.")
     view = workflow_json(session(), workflow)
     return render_template("admin/workflow.html", title=view["title"], workflow=view,
                            finished=workflow.state not in UNFINISHED_WORKFLOW_STATES)

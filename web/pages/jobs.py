@@ -11,8 +11,9 @@ from core.jobs.types import ACTIVITY_FANOUT, JOB_TYPES, REPORT
 from core.models import Job, SchoolClass
 from core.models.jobs import JOB_STATES
 from web.common.access import own_job, own_jobs
-from web.common.jobs import cancel_own_job
-from web.common.pagination import PageParamError, PageRequest, job_state, paginate
+from web.common.jobs import cancel_job
+from web.common.pagination import PageRequest, job_state, paginate
+from web.common.refusal import found
 from web.common.serializers import job_json
 from web.pages.blueprint import bp
 from web.sessions import page_login_required
@@ -50,18 +51,15 @@ def _class_names(jobs: list[Job]) -> dict[int, str]:
     return {row.id: row.code for row in rows}
 
 
-def _not_yours():
-    return render_template("error.html", status=404, message="No such job among yours."), 404
+def _own_job(job_id: str) -> Job:
+    return found(own_job(session(), g.user, job_id), "No such job among yours.")
 
 
 @bp.get("/jobs")
 @page_login_required(*EVERY_ROLE)
 def my_jobs():
-    try:
-        # The filter form sends state="" for every state.
-        req, state = PageRequest.from_args(request.args), job_state(request.args.get("state") or None)
-    except PageParamError as exc:
-        return render_template("error.html", status=400, message=str(exc)), 400
+    # The filter form sends state="" for every state.
+    req, state = PageRequest.from_args(request.args), job_state(request.args.get("state") or None)
     page = paginate(session(), own_jobs(g.user, state), req)
     names = _class_names(page.items)
     return render_template("jobs/list.html", title="My jobs", page=page, state=state, states=JOB_STATES,
@@ -71,9 +69,7 @@ def my_jobs():
 @bp.get("/jobs/<job_id>")
 @page_login_required(*EVERY_ROLE)
 def job_page(job_id: str):
-    job = own_job(session(), g.user, job_id)
-    if job is None:
-        return _not_yours()
+    job = _own_job(job_id)
     return render_template("jobs/job.html", title=describe(job), job=job, data=job_json(job),
                            label=describe(job, _class_names([job])))
 
@@ -82,8 +78,7 @@ def job_page(job_id: str):
 @page_login_required(*EVERY_ROLE)
 def cancel_job_page(job_id: str):
     db = session()
-    asked = cancel_own_job(db, g.user, job_id)
-    if asked is None:
-        return _not_yours()
+    job = _own_job(job_id)
+    cancel_job(db, job)
     commit_and_send(db, services().queue)
-    return redirect(url_for("pages.job_page", job_id=asked.job.id), code=303)
+    return redirect(url_for("pages.job_page", job_id=job.id), code=303)

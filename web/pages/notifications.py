@@ -6,7 +6,7 @@ from flask import g, redirect, render_template, request, url_for
 
 from core.app import session
 from web.common.notifications import inbox_page, mark_all_read, mark_read
-from web.common.pagination import PageParamError
+from web.common.refusal import Refusal
 from web.pages.blueprint import bp
 from web.sessions import page_login_required, safe_next
 
@@ -19,10 +19,7 @@ def _back():
 @bp.get("/notifications")
 @page_login_required()
 def inbox():
-    try:
-        page, unread_only = inbox_page(session(), g.user, request.args)
-    except PageParamError as exc:
-        return render_template("error.html", status=400, message=str(exc)), 400
+    page, unread_only = inbox_page(session(), g.user, request.args)
     return render_template("notifications.html", title="Notifications", page=page, unread_only=unread_only,
                            here=request.full_path.rstrip("?"))
 
@@ -32,7 +29,7 @@ def inbox():
 def inbox_mark_read(notification_id: int):
     db = session()
     if not mark_read(db, g.user, notification_id):
-        return render_template("error.html", status=404, message="That notification does not exist."), 404
+        raise Refusal(404, "That notification does not exist.")
     db.commit()
     return _back()
 

@@ -10,25 +10,18 @@ from flask import g, render_template, request
 from core.app import session
 from core.models import Activity, SchoolClass, User
 from web.common.access import visible_activities, visible_class, visible_classes
-from web.common.pagination import PageParamError, PageRequest, paginate
+from web.common.pagination import PageRequest, paginate
+from web.common.refusal import found
 from web.pages.blueprint import bp
 from web.sessions import page_login_required
-
-
-def _bad_page(exc: PageParamError):
-    return render_template("error.html", status=400, message=str(exc)), 400
 
 
 @bp.get("/student/classes")
 @page_login_required("student")
 def student_classes():
     db = session()
-    try:
-        page_request = PageRequest.from_args(request.args)
-    except PageParamError as exc:
-        return _bad_page(exc)
     statement = visible_classes(g.user).order_by(SchoolClass.code, SchoolClass.id)
-    page = paginate(db, statement, page_request)
+    page = paginate(db, statement, PageRequest.from_args(request.args))
     # The activities of the classes on this page only, in one query.
     activities: dict[int, list[Activity]] = defaultdict(list)
     class_ids = [c.id for c in page.items]
@@ -44,13 +37,7 @@ def student_classes():
 @page_login_required("student")
 def student_class(class_id: int):
     db = session()
-    school_class = visible_class(db, g.user, class_id)
-    if school_class is None:
-        return render_template("error.html", status=404, message="You are not in that class."), 404
-    try:
-        page_request = PageRequest.from_args(request.args)
-    except PageParamError as exc:
-        return _bad_page(exc)
-    page = paginate(db, visible_activities(g.user, class_id=class_id), page_request)
+    school_class = found(visible_class(db, g.user, class_id), "You are not in that class.")
+    page = paginate(db, visible_activities(g.user, class_id=class_id), PageRequest.from_args(request.args))
     return render_template("student/class.html", title=f"{school_class.code} {school_class.name}",
                            school_class=school_class, page=page, teacher=db.get(User, school_class.teacher_id))

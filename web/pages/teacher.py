@@ -18,6 +18,7 @@ from web.common.access import class_students, visible_activities, visible_class
 from web.common.activities import DESCRIPTION_MAX, TITLE_MAX, activity_progress, publish_activity
 from web.common.classes import classes_with_counts, student_count, taught_activity
 from web.common.pagination import SEARCH_MAX, PageParamError, PageRequest, paginate
+from web.common.refusal import found
 from web.common.reports import ask_for_report
 from web.common.submit import QuotaExceeded
 from web.pages.blueprint import bp
@@ -31,35 +32,24 @@ REPORT_FORM_ERRORS = {"kind": "Choose which report you want: roster or grades.",
                       "format": "Choose a file format: CSV or XLSX."}
 
 
-def error_page(status: int, message: str):
-    return render_template("error.html", status=status, message=message), status
-
-
 @bp.get("/teacher/classes")
 @page_login_required("teacher")
 def teacher_classes():
-    try:
-        req = PageRequest.from_args(request.args)
-    except PageParamError as exc:
-        return error_page(400, str(exc))
-    page = paginate(session(), classes_with_counts(g.user), req, scalars=False)
+    page = paginate(session(), classes_with_counts(g.user), PageRequest.from_args(request.args), scalars=False)
     return render_template("teacher/classes.html", title="My classes", page=page)
 
 
-def _own_class(class_id: int) -> SchoolClass | None:
+def _own_class(class_id: int) -> SchoolClass:
     # visible_class scopes a teacher to their own classes: anyone else's is "not found".
-    return visible_class(session(), g.user, class_id)
+    return found(visible_class(session(), g.user, class_id), "No such class among yours.")
 
 
 def _class_page(school_class: SchoolClass, status: int = 200, error: str | None = None,
                 report: dict | None = None):
-    try:
-        req = PageRequest.from_args(request.args)
-        q = (request.args.get("q") or "").strip()
-        if len(q) > SEARCH_MAX:
-            raise PageParamError("q", f"search must be at most {SEARCH_MAX} characters")
-    except PageParamError as exc:
-        return error_page(400, str(exc))
+    req = PageRequest.from_args(request.args)
+    q = (request.args.get("q") or "").strip()
+    if len(q) > SEARCH_MAX:
+        raise PageParamError("q", f"search must be at most {SEARCH_MAX} characters")
     db = session()
     students = paginate(db, class_students(school_class, q or None), req)
     activities = paginate(db, visible_activities(g.user, school_class.id), PageRequest(1, ACTIVITIES_ON_CLASS_PAGE))
@@ -75,18 +65,13 @@ def _class_page(school_class: SchoolClass, status: int = 200, error: str | None 
 @bp.get("/teacher/classes/<int:class_id>")
 @page_login_required("teacher")
 def teacher_class(class_id: int):
-    school_class = _own_class(class_id)
-    if school_class is None:
-        return error_page(404, "No such class among yours.")
-    return _class_page(school_class)
+    return _class_page(_own_class(class_id))
 
 
 @bp.post("/teacher/classes/<int:class_id>/reports")
 @page_login_required("teacher")
 def request_report(class_id: int):
     school_class = _own_class(class_id)
-    if school_class is None:
-        return error_page(404, "No such class among yours.")
     report = {"kind": request.form.get("kind", ""), "format": request.form.get("format", "")}
     try:
         payload = REPORT.parse({**report, "class_id": school_class.id})
@@ -94,7 +79,6 @@ def request_report(class_id: int):
         return _class_page(school_class, 400, REPORT_FORM_ERRORS.get(exc.field, exc.message), report)
     db = session()
     try:
-        # A teacher sees only their own classes (_own_class), so ask_for_report never refuses here.
         submitted = ask_for_report(db, g.user, payload, services().settings.max_jobs_in_flight)
     except QuotaExceeded as exc:
         db.rollback()
@@ -115,8 +99,6 @@ def _parse_due(raw: str) -> datetime | None:
 @page_login_required("teacher")
 def publish_activity_page(class_id: int):
     school_class = _own_class(class_id)
-    if school_class is None:
-        return error_page(404, "No such class among yours.")
     form = {"title": "", "description": "", "due_at": ""}
     if request.method == "GET":
         return render_template("teacher/publish.html", title="Publish an activity", school_class=school_class,
@@ -153,9 +135,7 @@ def publish_activity_page(class_id: int):
 @page_login_required("teacher")
 def teacher_activity(activity_id: int):
     db = session()
-    activity = taught_activity(db, g.user, activity_id)
-    if activity is None:
-        return error_page(404, "No such activity in your classes.")
+    activity = found(taught_activity(db, g.user, activity_id), "No such activity in your classes.")
     progress, finished = activity_progress(db, activity, g.user.id)
     return render_template("teacher/activity.html", title=activity.title, activity=activity,
                            school_class=activity.school_class, progress=progress, finished=finished)
