@@ -1,13 +1,14 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11+):
 #   make run    the whole local stack: moto (SQS, S3, SES), web, worker, local sqsd, cron
 #   make test   the test suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
+#   make lint   ruff over the whole repository (CI runs it before the tests)
 #   make bundle dist/aula.zip, the source bundle `eb deploy` uploads (.ebignore decides what is in it)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bundle clean
+.PHONY: run test lint bundle clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Aula needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -21,6 +22,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
 
 bundle: $(STAMP)
 	$(PY) -m infra.bundle dist/aula.zip
