@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from core.models import Enrollment, Institution, SchoolClass, User
+from core.models import Enrollment, Institution, Notification, SchoolClass, User
 
 PASSWORD = "correct horse battery"
 # Hashing is deliberately slow; hash the shared test password once.
@@ -46,6 +47,19 @@ def school_class(session: Session, teacher: User, students: int = 0) -> tuple[Sc
     session.add_all(Enrollment(class_id=group.id, student_id=p.id) for p in pupils)
     session.flush()
     return group, pupils
+
+
+def notifications(session: Session, person: User, count: int, read_every: int = 0) -> list[Notification]:
+    """`count` notifications for `person`, newest last ("Note 01", body "Body of 1", ...); every
+    `read_every`-th one already read."""
+    base = datetime(2024, 3, 1, tzinfo=UTC)
+    rows = [Notification(user_id=person.id, kind="activity", title=f"Note {i:02d}", body=f"Body of {i}",
+                         dedupe_key=f"test:{i}", created_at=base + timedelta(minutes=i),
+                         read_at=base if read_every and i % read_every == 0 else None)
+            for i in range(1, count + 1)]
+    session.add_all(rows)
+    session.commit()
+    return rows
 
 
 def login(client, person: User) -> dict[str, str]:

@@ -5,20 +5,11 @@ import hashlib
 import uuid
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from core.db import utcnow
 from core.models import ApiToken
 from tests import factories
-
-
-@pytest.fixture
-def person(db):
-    school = factories.institution(db)
-    user = factories.user(db, school, "teacher")
-    db.commit()
-    return user
 
 
 def _login(client, email, password=factories.PASSWORD):

@@ -13,23 +13,6 @@ from tests.sqsd import pump
 from web.common.activities import publish_activity
 
 
-@pytest.fixture
-def school(db):
-    """A teacher with a 45-student class (and a 2-student one), a colleague with their own
-    class, an admin, and a teacher of another institution."""
-    inst = factories.institution(db)
-    teacher = factories.user(db, inst, "teacher")
-    big, students = factories.school_class(db, teacher, students=45)
-    small, _ = factories.school_class(db, teacher, students=2)
-    colleague = factories.user(db, inst, "teacher")
-    theirs, _ = factories.school_class(db, colleague, students=1)
-    admin = factories.user(db, inst, "admin")
-    stranger = factories.user(db, factories.institution(db), "teacher")
-    db.commit()
-    return {"teacher": teacher, "big": big, "small": small, "students": students, "colleague": colleague,
-            "theirs": theirs, "admin": admin, "stranger": stranger}
-
-
 def test_students_paginate_over_several_pages_with_totals(client, school):
     headers = factories.login(client, school["teacher"])
     url = f"/api/classes/{school['big'].id}/students"

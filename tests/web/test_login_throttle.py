@@ -19,13 +19,6 @@ from web import login_throttle
 
 
 @pytest.fixture
-def person(db):
-    user = factories.user(db, factories.institution(db), "teacher")
-    db.commit()
-    return user
-
-
-@pytest.fixture
 def clock(monkeypatch):
     """utcnow() of the throttle, moved by hand."""
     now = [utcnow()]

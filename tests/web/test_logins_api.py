@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 import sqlalchemy as sa
 
 from core import auth
 from core.models import ApiToken
 from tests import factories
 from tests.web.pages.helpers import csrf_token, page_login
-
-
-@pytest.fixture
-def person(db):
-    user = factories.user(db, factories.institution(db), "teacher")
-    db.commit()
-    return user
 
 
 def _works(client, headers=None) -> bool:

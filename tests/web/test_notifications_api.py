@@ -1,25 +1,11 @@
 """The notification inbox API: paginated and filtered in SQL, the caller's own only."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 import sqlalchemy as sa
 
 from core.models import Notification
 from tests import factories
-
-
-def _notifications(db, person, count: int, read_every: int = 0) -> list[Notification]:
-    """`count` notifications, newest last; every `read_every`-th one already read."""
-    base = datetime(2024, 3, 1, tzinfo=UTC)
-    rows = [Notification(user_id=person.id, kind="activity", title=f"Note {i:02d}", body=f"Body {i}",
-                         dedupe_key=f"test:{i}", created_at=base + timedelta(minutes=i),
-                         read_at=base if read_every and i % read_every == 0 else None)
-            for i in range(1, count + 1)]
-    db.add_all(rows)
-    db.commit()
-    return rows
 
 
 @pytest.fixture
@@ -32,8 +18,8 @@ def people(db):
 
 def test_45_notifications_in_pages_of_20_with_the_last_and_an_empty_page(client, db, people):
     me, other = people
-    _notifications(db, me, 45)
-    _notifications(db, other, 3)
+    factories.notifications(db, me, 45)
+    factories.notifications(db, other, 3)
     headers = factories.login(client, me)
     seen = []
     for page, expected in ((1, 20), (2, 20), (3, 5), (4, 0)):
@@ -51,7 +37,7 @@ def test_45_notifications_in_pages_of_20_with_the_last_and_an_empty_page(client,
 
 def test_the_unread_filter_is_applied_in_sql(client, db, people):
     me, _ = people
-    _notifications(db, me, 45, read_every=3)  # 15 read, 30 unread
+    factories.notifications(db, me, 45, read_every=3)  # 15 read, 30 unread
     headers = factories.login(client, me)
     body = client.get("/api/notifications?unread=1&size=20&page=2", headers=headers).get_json()
     assert (body["total"], body["pages"], body["unread"], len(body["items"])) == (30, 2, 30, 10)
@@ -70,8 +56,8 @@ def test_bad_page_size_or_unread_is_a_400_naming_the_field(client, people, query
 
 def test_mark_one_and_all_read(client, db, people):
     me, other = people
-    mine = _notifications(db, me, 5)
-    theirs = _notifications(db, other, 2)
+    mine = factories.notifications(db, me, 5)
+    theirs = factories.notifications(db, other, 2)
     headers = factories.login(client, me)
     one = client.post(f"/api/notifications/{mine[0].id}/read", headers=headers)
     assert one.status_code == 200
@@ -88,7 +74,7 @@ def test_mark_one_and_all_read(client, db, people):
 
 def test_read_all_is_one_update_statement(client, db, people, web_app):
     me, _ = people
-    _notifications(db, me, 30)
+    factories.notifications(db, me, 30)
     headers = factories.login(client, me)
     statements: list[str] = []
     engine = web_app.extensions["aula"].db.engine
@@ -107,7 +93,7 @@ def test_read_all_is_one_update_statement(client, db, people, web_app):
 
 def test_another_users_notification_is_404_and_unchanged(client, db, people):
     me, other = people
-    theirs = _notifications(db, other, 1)[0]
+    theirs = factories.notifications(db, other, 1)[0]
     headers = factories.login(client, me)
     assert client.post(f"/api/notifications/{theirs.id}/read", headers=headers).status_code == 404
     assert client.post("/api/notifications/999999/read", headers=headers).status_code == 404

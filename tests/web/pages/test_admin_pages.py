@@ -15,13 +15,6 @@ from tests.web.pages.helpers import csrf_from, elements, page_login
 FORM = {"name": "Escola Página", "slug": "pagina", "students": "5", "initial_password": "a-long-secret-1"}
 
 
-@pytest.fixture
-def admin(db):
-    person = factories.user(db, factories.institution(db), "admin")
-    db.commit()
-    return person
-
-
 def _form_token(client) -> str:
     response = client.get("/admin")
     assert response.status_code == 200

@@ -2,23 +2,12 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core.models import Notification
 from tests import factories
 from tests.web.pages.helpers import csrf_from, elements, page_login
-
-
-def _notifications(db, person, count: int) -> list[Notification]:
-    base = datetime(2024, 3, 1, tzinfo=UTC)
-    rows = [Notification(user_id=person.id, kind="activity", title=f"Note {i:02d}", body=f"Body of {i}",
-                         dedupe_key=f"page-test:{i}", created_at=base + timedelta(minutes=i))
-            for i in range(1, count + 1)]
-    db.add_all(rows)
-    db.commit()
-    return rows
 
 
 def _badge(html: str) -> int:
@@ -37,8 +26,8 @@ def people(db):
 
 def test_the_inbox_pages_45_notifications_by_20(client, db, people):
     me, other = people
-    _notifications(db, me, 45)
-    _notifications(db, other, 2)
+    factories.notifications(db, me, 45)
+    factories.notifications(db, other, 2)
     page_login(client, me)
     titles = []
     for page, expected in ((1, 20), (2, 20), (3, 5), (4, 0)):
@@ -65,7 +54,7 @@ def test_bad_page_parameters_are_a_400_page(client, people):
 
 def test_mark_one_read_then_all_and_the_badge_follows(client, db, people):
     me, _ = people
-    rows = _notifications(db, me, 3)
+    rows = factories.notifications(db, me, 3)
     page_login(client, me)
     html = client.get("/notifications").get_data(as_text=True)
     assert _badge(html) == 3 and 'id="filter-unread"' in html and 'id="mark-all-read"' in html
@@ -92,7 +81,7 @@ def test_mark_one_read_then_all_and_the_badge_follows(client, db, people):
 
 def test_a_redirect_back_stays_on_the_site(client, db, people):
     me, _ = people
-    row = _notifications(db, me, 1)[0]
+    row = factories.notifications(db, me, 1)[0]
     page_login(client, me)
     token = csrf_from(client.get("/notifications").get_data(as_text=True))
     response = client.post(f"/notifications/{row.id}/read", data={"csrf_token": token, "next": "https://evil.example/"})
@@ -101,7 +90,7 @@ def test_a_redirect_back_stays_on_the_site(client, db, people):
 
 def test_another_users_notification_is_404_and_unchanged(client, db, people):
     me, other = people
-    theirs = _notifications(db, other, 1)[0]
+    theirs = factories.notifications(db, other, 1)[0]
     page_login(client, me)
     token = csrf_from(client.get("/notifications").get_data(as_text=True))
     assert client.post(f"/notifications/{theirs.id}/read", data={"csrf_token": token}).status_code == 404
@@ -111,7 +100,7 @@ def test_another_users_notification_is_404_and_unchanged(client, db, people):
 
 def test_a_post_without_the_csrf_token_is_400_and_changes_nothing(client, db, people):
     me, _ = people
-    rows = _notifications(db, me, 2)
+    rows = factories.notifications(db, me, 2)
     page_login(client, me)
     assert client.post(f"/notifications/{rows[0].id}/read").status_code == 400
     assert client.post("/notifications/read-all", data={"csrf_token": "forged"}).status_code == 400

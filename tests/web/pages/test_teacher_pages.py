@@ -9,23 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from core.models import Activity, Job
-from tests import factories
 from tests.sqsd import pump
 from tests.web.pages.helpers import attr_values, csrf_token, elements, page_login
-
-
-@pytest.fixture
-def school(db):
-    inst = factories.institution(db)
-    teacher = factories.user(db, inst, "teacher")
-    big, students = factories.school_class(db, teacher, students=45)
-    small, few = factories.school_class(db, teacher, students=2)
-    colleague = factories.user(db, inst, "teacher")
-    theirs, _ = factories.school_class(db, colleague, students=1)
-    stranger = factories.user(db, factories.institution(db), "teacher")
-    db.commit()
-    return {"teacher": teacher, "big": big, "small": small, "students": students, "few": few,
-            "colleague": colleague, "theirs": theirs, "stranger": stranger}
 
 
 @pytest.fixture
