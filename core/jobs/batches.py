@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -84,16 +83,3 @@ def _complete(session: Session, batch_id: uuid.UUID, now: datetime) -> None:
     followup = new_job(session, done.followup_type, {**done.followup_payload, "summary": summary},
                        owner_id=done.owner_id, parent_id=done.parent_job_id)
     session.execute(sa.update(Batch).where(Batch.id == batch_id).values(followup_job_id=followup.id))
-
-
-def batch_json(batch: Batch) -> dict[str, Any]:
-    return {
-        "id": str(batch.id),
-        "description": batch.description,
-        "total": batch.total,
-        "succeeded": batch.succeeded,
-        "failed": batch.failed,
-        "pending": batch.total - batch.succeeded - batch.failed,
-        "completed_at": batch.completed_at.isoformat().replace("+00:00", "Z") if batch.completed_at else None,
-        "followup_job_id": str(batch.followup_job_id) if batch.followup_job_id else None,
-    }

@@ -129,38 +129,3 @@ def _next_compensation(session: Session, workflow: Workflow, spec: WorkflowSpec,
             _enqueue_step(session, workflow, UNDO + earlier.name)
             return
     workflow.state, workflow.finished_at = "compensated", now
-
-
-def workflow_json(session: Session, workflow: Workflow) -> dict[str, Any]:
-    spec = WORKFLOWS[workflow.name]
-    jobs = session.scalars(sa.select(Job).where(Job.workflow_id == workflow.id).order_by(Job.created_at)).all()
-    latest = {job.step: job for job in jobs}  # a step runs as one job; the newest wins if ever repeated
-
-    def job_view(job: Job | None) -> dict[str, Any] | None:
-        if job is None:
-            return None
-        return {"job_id": str(job.id), "state": job.state, "attempts": job.attempts, "progress": job.progress,
-                "error": job.error}
-
-    steps = []
-    for step in spec.steps:
-        job = latest.get(step.name)
-        steps.append({
-            "name": step.name,
-            "title": step.title,
-            "state": job.state if job else "pending",
-            "job": job_view(job),
-            "compensation": job_view(latest.get(UNDO + step.name)),
-        })
-    iso = lambda value: value.isoformat().replace("+00:00", "Z") if value else None
-    return {
-        "id": str(workflow.id),
-        "name": workflow.name,
-        "title": spec.title,
-        "state": workflow.state,
-        "error": workflow.error,
-        "params": {k: v for k, v in workflow.params.items() if "password" not in k},
-        "created_at": iso(workflow.created_at),
-        "finished_at": iso(workflow.finished_at),
-        "steps": steps,
-    }

@@ -5,7 +5,6 @@ from flask import Blueprint, jsonify, request
 
 from core.app import json_error, services, session
 from core.jobs.outbox import commit_and_send
-from core.jobs.workflows import workflow_json
 from core.models import User
 from web.api.guard import current_user, json_body, login_required
 from web.api.polling import polled
@@ -13,7 +12,7 @@ from web.common.institution_seed import SeedRequestError, institution_workflows
 from web.common.institution_seed import start_institution_seed as start_seed_for
 from web.common.pagination import PageRequest, paginate
 from web.common.refusal import Refusal
-from web.common.serializers import workflow_summary
+from web.common.serializers import workflow_json, workflow_summary
 
 bp = Blueprint("admin", __name__)
 

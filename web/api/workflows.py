@@ -3,12 +3,12 @@ from __future__ import annotations
 from flask import Blueprint
 
 from core.app import session
-from core.jobs.workflows import workflow_json
 from core.models.orchestration import UNFINISHED_WORKFLOW_STATES
 from web.api.guard import current_user, login_required
 from web.api.polling import polled
 from web.common.access import visible_workflow
 from web.common.refusal import found
+from web.common.serializers import workflow_json
 
 bp = Blueprint("workflows", __name__)
 

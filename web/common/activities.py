@@ -15,12 +15,11 @@ from sqlalchemy.orm import Session
 
 from core.activities import batch_key, summary_key
 from core.db import utcnow
-from core.jobs.batches import batch_json
 from core.jobs.outbox import new_job
 from core.jobs.types import ACTIVITY_FANOUT, ActivityFanoutPayload
 from core.models import Activity, Batch, Job, Notification, SchoolClass, User
 from web.common.classes import student_count
-from web.common.serializers import activity_json, job_json
+from web.common.serializers import activity_json, batch_json, job_json
 from web.common.submit import check_quota
 
 TITLE_MAX = 200

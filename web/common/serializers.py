@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.jobs.workflows import WORKFLOWS
-from core.models import Activity, Job, Notification, SchoolClass, User, Workflow
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core.jobs.workflows import UNDO, WORKFLOWS
+from core.models import Activity, Batch, Job, Notification, SchoolClass, User, Workflow
 from web.common.dates import iso
 
 
@@ -62,4 +65,51 @@ def workflow_summary(workflow: Workflow) -> dict[str, Any]:
         "created_at": iso(workflow.created_at),
         "finished_at": iso(workflow.finished_at),
         "url": f"/api/workflows/{workflow.id}",
+    }
+
+
+def batch_json(batch: Batch) -> dict[str, Any]:
+    return {
+        "id": str(batch.id),
+        "description": batch.description,
+        "total": batch.total,
+        "succeeded": batch.succeeded,
+        "failed": batch.failed,
+        "pending": batch.total - batch.succeeded - batch.failed,
+        "completed_at": iso(batch.completed_at),
+        "followup_job_id": str(batch.followup_job_id) if batch.followup_job_id else None,
+    }
+
+
+def workflow_json(session: Session, workflow: Workflow) -> dict[str, Any]:
+    spec = WORKFLOWS[workflow.name]
+    jobs = session.scalars(sa.select(Job).where(Job.workflow_id == workflow.id).order_by(Job.created_at)).all()
+    latest = {job.step: job for job in jobs}  # a step runs as one job; the newest wins if ever repeated
+
+    def job_view(job: Job | None) -> dict[str, Any] | None:
+        if job is None:
+            return None
+        return {"job_id": str(job.id), "state": job.state, "attempts": job.attempts, "progress": job.progress,
+                "error": job.error}
+
+    steps = []
+    for step in spec.steps:
+        job = latest.get(step.name)
+        steps.append({
+            "name": step.name,
+            "title": step.title,
+            "state": job.state if job else "pending",
+            "job": job_view(job),
+            "compensation": job_view(latest.get(UNDO + step.name)),
+        })
+    return {
+        "id": str(workflow.id),
+        "name": workflow.name,
+        "title": spec.title,
+        "state": workflow.state,
+        "error": workflow.error,
+        "params": {k: v for k, v in workflow.params.items() if "password" not in k},
+        "created_at": iso(workflow.created_at),
+        "finished_at": iso(workflow.finished_at),
+        "steps": steps,
     }

@@ -8,13 +8,13 @@ from flask import g, redirect, render_template, request, url_for
 
 from core.app import services, session
 from core.jobs.outbox import commit_and_send
-from core.jobs.workflows import workflow_json
 from core.models.orchestration import UNFINISHED_WORKFLOW_STATES
 from core.parsing import ascii_int
 from web.common.access import visible_workflow
 from web.common.institution_seed import MIN_PASSWORD, SeedRequestError, institution_workflows, start_institution_seed
 from web.common.pagination import PageRequest, paginate
 from web.common.refusal import found
+from web.common.serializers import workflow_json
 from web.pages.blueprint import bp
 from web.sessions import page_login_required
 
