@@ -10,19 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 from core.jobs.outbox import flush
-from core.models import (
-    Activity,
-    Attendance,
-    Effect,
-    Enrollment,
-    Grade,
-    Institution,
-    Job,
-    Lesson,
-    SchoolClass,
-    User,
-    Workflow,
-)
+from core.models.jobs import Job
+from core.models.orchestration import Effect, Workflow
+from core.models.people import Institution, User
+from core.models.school import Activity, Attendance, Enrollment, Grade, Lesson, SchoolClass
 from core.seeding import seed_params, start_seed
 from tests.sqsd import pump
 

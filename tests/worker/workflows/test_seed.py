@@ -15,19 +15,10 @@ from core.__main__ import main as cli
 from core.db import utcnow
 from core.jobs.outbox import flush, new_job, relay
 from core.jobs.workflows import SEED_INSTITUTION
-from core.models import (
-    Activity,
-    Attendance,
-    Effect,
-    Enrollment,
-    Grade,
-    Institution,
-    Job,
-    Lesson,
-    SchoolClass,
-    User,
-    Workflow,
-)
+from core.models.jobs import Job
+from core.models.orchestration import Effect, Workflow
+from core.models.people import Institution, User
+from core.models.school import Activity, Attendance, Enrollment, Grade, Lesson, SchoolClass
 from core.seeding import SeedPlan, seed_params
 from tests import factories
 from tests.sqsd import deliver, pump

@@ -8,18 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from core.jobs.workflows import SEED_INSTITUTION
-from core.models import (
-    Activity,
-    Attendance,
-    Effect,
-    Enrollment,
-    Grade,
-    Institution,
-    Lesson,
-    SchoolClass,
-    User,
-    Workflow,
-)
+from core.models.orchestration import Effect, Workflow
+from core.models.people import Institution, User
+from core.models.school import Activity, Attendance, Enrollment, Grade, Lesson, SchoolClass
 from worker.context import JobContext
 from worker.workflows.registry import compensation
 from worker.workflows.seed._step import PEOPLE_ROLES, Step, deleted, marker_key

@@ -10,18 +10,9 @@ from sqlalchemy.exc import IntegrityError
 
 from core.db import utcnow
 from core.jobs.workflows import SEED_INSTITUTION
-from core.models import (
-    Activity,
-    Attendance,
-    Effect,
-    Enrollment,
-    Grade,
-    Institution,
-    Lesson,
-    SchoolClass,
-    User,
-    Workflow,
-)
+from core.models.orchestration import Effect, Workflow
+from core.models.people import Institution, User
+from core.models.school import Activity, Attendance, Enrollment, Grade, Lesson, SchoolClass
 from core.seeding import ACTIVITY_TITLES, ADMIN_NAME
 from worker.context import JobContext
 from worker.errors import PermanentJobError
