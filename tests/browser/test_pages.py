@@ -186,8 +186,11 @@ def test_a_teacher_asks_for_an_xlsx_report_watches_the_bar_and_downloads_a_file_
     path = tmp_path / download.suggested_filename
     download.save_as(path)
 
-    sheet = load_workbook(path, read_only=True).active
-    rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+    workbook = load_workbook(path, read_only=True)  # read-only keeps the file open until close()
+    try:
+        rows = [list(row) for row in workbook.active.iter_rows(values_only=True)]
+    finally:
+        workbook.close()
     with Session(stack.engine) as db:
         school_class = db.get(SchoolClass, class_id)
         expected = (grades_table if kind == "class_grades" else roster_table)(db, school_class)
