@@ -41,11 +41,11 @@ class JobMetrics:
     def __init__(self, namespace: str = DEFAULT_NAMESPACE):
         self.namespace = namespace
 
-    def job_finished(self, job_type: str, outcome: str, duration_seconds: float,
+    def job_finished(self, job_type: str, outcome: str, duration_seconds: float | None,
                      queue_wait_seconds: float | None) -> None:
         """Record one finished run of a job. `outcome` is what the run ended in (e.g. "succeeded",
-        "failed", "retrying", "cancelled"); only "failed" counts as a failure. `queue_wait_seconds`
-        is None when unknown.
+        "failed", "retrying", "cancelled"); only "failed" counts as a failure. A duration or queue
+        wait is None when unknown (a run whose worker died), and then left out of the line.
 
         Never raises: a metric must not change what happens to the job.
         """
@@ -53,24 +53,25 @@ class JobMetrics:
             # A dict message: the JSON formatter merges it into the line as is, `_aws` included
             # (it drops underscore-prefixed `extra` fields).
             _log.info({
-                "message": f"job {job_type} {outcome} in {duration_seconds:.3f} s",
+                "message": f"job {job_type} {outcome} "
+                           + (f"in {duration_seconds:.3f} s" if duration_seconds is not None else "(run time unknown)"),
                 **emf_fields(self.namespace, job_type, outcome, duration_seconds, queue_wait_seconds),
             })
         except Exception:  # noqa: BLE001  (whatever went wrong, the job's outcome stands)
             _log.warning("could not record the metrics of a %s job", job_type, exc_info=True)
 
 
-def emf_fields(namespace: str, job_type: str, outcome: str, duration_seconds: float,
+def emf_fields(namespace: str, job_type: str, outcome: str, duration_seconds: float | None,
                queue_wait_seconds: float | None, now_ms: int | None = None) -> dict:
     """The top-level members of the EMF document for one run (the log line adds its own fields)."""
     if not job_type or not outcome:
         raise ValueError("job_type and outcome must be non-empty")
     # Clocks of the web and worker instances differ a little; a wait is never negative.
-    values = {
-        "JobFailed": 1 if outcome == FAILED else 0,
-        "JobDuration": round(max(duration_seconds, 0.0), 3),
-    }
-    per_type = [{"Name": "JobFailed", "Unit": "Count"}, {"Name": "JobDuration", "Unit": "Seconds"}]
+    values: dict[str, float] = {"JobFailed": 1 if outcome == FAILED else 0}
+    per_type = [{"Name": "JobFailed", "Unit": "Count"}]
+    if duration_seconds is not None:
+        values["JobDuration"] = round(max(duration_seconds, 0.0), 3)
+        per_type.append({"Name": "JobDuration", "Unit": "Seconds"})
     if queue_wait_seconds is not None:
         values["JobQueueWait"] = round(max(queue_wait_seconds, 0.0), 3)
         per_type.append({"Name": "JobQueueWait", "Unit": "Seconds"})

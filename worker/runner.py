@@ -87,6 +87,9 @@ def _not_claimed(services: Services, session: Session, job: Job, job_type: JobTy
         session.refresh(job)
         outbox.flush(session, services.queue)
         log.error("job failed: %s", job.error)
+        # Counted like any failure, so the failure-rate alarm sees jobs that kill their worker;
+        # how long the dead run lasted is not known.
+        services.metrics.job_finished(job_type.name, "failed", None, None)
         return Outcome(200, {"outcome": "failed", "error": job.error})
     if job.state in OPEN_STATES and job.next_attempt_at is not None and job.next_attempt_at > now:
         # Delivered before it is due (an early copy, another instance's clock): answering 200

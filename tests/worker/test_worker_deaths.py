@@ -3,6 +3,7 @@ claimed for ever: past its job type's max attempts the next delivery fails it, h
 its batch moves on as after any failure."""
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -72,3 +73,20 @@ def test_past_max_attempts_a_dead_workers_job_fails_and_its_batch_moves_on(worke
     assert (again.status_code, again.get_json()["outcome"], again.get_json()["state"]) == (200, "not_claimed", "failed")
     assert mortal_runs == []
 
+
+
+def test_giving_up_on_a_dead_workers_job_counts_as_a_failure_in_the_job_metrics(worker_client, db, caplog,
+                                                                              mortal_runs):
+    """The failure-rate alarm reads JobFailed: a job that keeps killing its worker must count."""
+    from core.jobs.outbox import new_job
+
+    job = new_job(db, MORTAL, ProbePayload(), owner_id=None)
+    db.commit()
+    _die(db, job.id, 1)
+    _die(db, job.id, 2)
+    caplog.set_level(logging.INFO, logger="aula.metrics")
+    assert deliver(worker_client, envelope_for(job).to_json(), receive_count=3).get_json()["outcome"] == "failed"
+    [line] = [r.msg for r in caplog.records if r.name == "aula.metrics"]
+    assert (line["JobType"], line["Outcome"], line["JobFailed"], line["JobRuns"]) == ("mortal", "failed", 1, 1)
+    assert "JobDuration" not in line, "the dead run's length is unknown: no made-up duration"
+    assert line["message"] == "job mortal failed (run time unknown)"
