@@ -63,11 +63,6 @@ def login_for_token(session: Session, token: str) -> tuple[User, int] | None:
     return (row[0], row[1]) if row else None
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    found = login_for_token(session, token)
-    return found[0] if found else None
-
-
 def revoke(session: Session, user_id: int, token_id: int) -> bool:
     """End one of the user's logins; False if it is not theirs or is gone already."""
     return session.execute(
