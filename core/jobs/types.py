@@ -51,6 +51,13 @@ class ActivitySummaryPayload(Payload):
     summary: BatchSummary | None = None
 
 
+class CanaryPayload(Payload):
+    """A job that does nothing but succeed: proof that the whole path (outbox, SQS, sqsd, the
+    worker's claim and record) works, after a deploy or in `make bench`'s worker overhead."""
+
+    note: str | None = Field(default=None, max_length=200)
+
+
 class WorkflowStepPayload(Payload):
     workflow: str
     step: str
@@ -66,7 +73,11 @@ ACTIVITY_SUMMARY = JobType("activity_summary", ActivitySummaryPayload, "Activity
 WORKFLOW_STEP = JobType("workflow_step", WorkflowStepPayload, "Workflow step", time_limit_seconds=300, max_attempts=3,
                         backoff_base_seconds=20)
 
-JOB_TYPES: dict[str, JobType] = {t.name: t for t in (REPORT, EMAIL, ACTIVITY_FANOUT, ACTIVITY_SUMMARY, WORKFLOW_STEP)}
+CANARY = JobType("canary", CanaryPayload, "Canary", time_limit_seconds=10, max_attempts=3, backoff_base_seconds=5)
+
+JOB_TYPES: dict[str, JobType] = {
+    t.name: t for t in (REPORT, EMAIL, ACTIVITY_FANOUT, ACTIVITY_SUMMARY, WORKFLOW_STEP, CANARY)
+}
 
 
 def job_type(name: str) -> JobType:
