@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bundle clean
+.PHONY: run test lint bundle bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Aula needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -28,6 +28,9 @@ lint: $(STAMP)
 
 bundle: $(STAMP)
 	$(PY) -m infra.bundle dist/aula.zip
+
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,128 @@
+"""What a scenario works with (see bench/rows.py for the interface), and `compare`: measured
+paths interleaved with their reference (ref, path, ref, path, ..., ref), so each ratio divides a
+run by the reference runs just before and after it, made under the same background load."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean, median
+
+from bench import load
+from bench.database import Database
+from bench.load import LoadResult, Plan
+from bench.rows import Reference, Row, Target
+from bench.seed import Seeded
+from bench.stack import Stack
+
+
+@dataclass(frozen=True)
+class Options:
+    duration: float = 12.0
+    warmup: float = 2.0
+    connections: int = 32
+    rounds: int = 1
+    quick: bool = False
+    generator: str = "wrk"
+    database_url: str | None = None  # the PostgreSQL server given (--database-url); None: SQLite
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A path to load, compared with a reference. `during(seconds)` wraps its run (e.g. pausing
+    SQS part of the way); `after(result)` runs after each run and may return a note."""
+
+    label: str
+    plan: Plan
+    targets: tuple[Target, ...] = ()
+    during: Callable[[float], AbstractContextManager[object]] | None = None
+    after: Callable[[LoadResult], str | None] | None = None
+
+
+@dataclass
+class Context:
+    stack: Stack
+    data: Seeded
+    database: Database
+    options: Options
+    work_dir: Path
+    notes: list[str] = field(default_factory=list)
+    settings: list[str] = field(default_factory=list)
+    _cursor: dict[str, int] = field(default_factory=dict)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def setting(self, text: str) -> None:
+        if text not in self.settings:
+            self.settings.append(text)
+
+    def load(self, plan: Plan, during: Callable[[float], AbstractContextManager[object]] | None = None) -> LoadResult:
+        """Probe, warm up, then measure one plan for `options.duration` seconds. A `once` plan moves
+        on through its items, so no run re-sends an item an earlier run (or warm-up) used."""
+        load.probe(self._take(plan, 1))
+        if self.options.warmup > 0:
+            self._advance(plan, load.run(self._rest(plan), self.options.warmup, self.options.generator, str(self.work_dir)))
+        with (during or (lambda _s: nullcontext()))(self.options.duration):
+            result = load.run(self._rest(plan), self.options.duration, self.options.generator, str(self.work_dir))
+        self._advance(plan, result)
+        return result
+
+    def _take(self, plan: Plan, count: int) -> Plan:
+        if not plan.once:
+            return plan
+        taken = self._rest(plan).slice(0, count)
+        self._cursor[plan.name] += count
+        return taken
+
+    def _rest(self, plan: Plan) -> Plan:
+        if not plan.once:
+            return plan
+        start = self._cursor.setdefault(plan.name, 0)
+        if start >= len(plan.items):
+            raise load.LoadError(f"{plan.name}: all {len(plan.items)} prepared items are used up")
+        return plan.slice(start)
+
+    def _advance(self, plan: Plan, result: LoadResult) -> None:
+        if plan.once:
+            # Requests still in flight when the run ended were sent but not counted.
+            self._cursor[plan.name] = min(len(plan.items), self._cursor[plan.name] + result.requests + plan.connections)
+
+    def compare(self, reference_label: str, reference: Plan, paths: list[Measured]) -> list[Row]:
+        """The reference's row, then one row per path, from interleaved runs."""
+        ref_runs = [self._run(reference_label, reference)]
+        path_runs: dict[str, list[tuple[LoadResult, float]]] = {m.label: [] for m in paths}
+        path_notes: dict[str, list[str]] = {m.label: [] for m in paths}
+        for _round in range(self.options.rounds):
+            for m in paths:
+                result = self._run(m.label, m.plan, m.during)
+                path_notes[m.label] += result.problems(m.plan)
+                if m.after is not None and (text := m.after(result)):
+                    path_notes[m.label].append(text)
+                ref_runs.append(self._run(reference_label, reference))
+                flanking = mean([ref_runs[-2].rps, ref_runs[-1].rps])
+                path_runs[m.label].append((result, result.rps / flanking if flanking else 0.0))
+        short = reference_label.split(" ", 2)[:2]
+        ref = Reference(" ".join(short), tuple(r.rps for r in ref_runs))
+        ref_notes = sorted({p for r in ref_runs for p in r.problems(reference)})
+        rows = [_row(reference_label, ref_runs, notes=ref_notes)]
+        for m in paths:
+            runs = path_runs[m.label]
+            rows.append(_row(m.label, [r for r, _ in runs], reference=ref, ratio=median(x for _, x in runs),
+                             targets=m.targets, notes=path_notes[m.label]))
+        return rows
+
+    def _run(self, label: str, plan: Plan, during: Callable[[float], AbstractContextManager[object]] | None = None) -> LoadResult:
+        result = self.load(plan, during)
+        print(f"  {label:<44} {result.rps:>9,.0f} req/s  p50 {result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms"
+              f"{'  [' + '; '.join(result.problems(plan)) + ']' if result.problems(plan) else ''}",
+              file=sys.stderr, flush=True)
+        return result
+
+
+def _row(label: str, runs: list[LoadResult], **fields: object) -> Row:
+    notes = tuple(dict.fromkeys(fields.pop("notes", ())))  # type: ignore[arg-type]
+    return Row(path=label, rps=median(r.rps for r in runs), p50_ms=median(r.p50_ms for r in runs),
+               p99_ms=median(r.p99_ms for r in runs), runs_rps=tuple(r.rps for r in runs), notes=notes, **fields)  # type: ignore[arg-type]

@@ -1,0 +1,143 @@
+"""What a scenario hands back to the table: rows, each with its figures, its reference and the
+targets it is judged by. HTTP loads and other measurements (P3 fan-out, P5 scale) share it.
+
+Adding a scenario
+-----------------
+A scenario is a `Scenario(name, summary, measure, in_quick)` in `bench/scenarios.py`'s
+`SCENARIOS`; `--only NAME[,NAME...]` picks some, `--quick` keeps those with `in_quick`.
+`measure(ctx)` gets a `bench.context.Context` and returns its rows. From the context it can use:
+
+- `ctx.stack`: the processes it needs, started on first use on 127.0.0.1 and free ports, and all
+  stopped at the end (`ctx.stack.web()`, `.worker()`, `.moto()`, `.reference(kind)`, `.keep(...)`);
+- `ctx.data`: what `bench/seed.py` put in the database (teachers, tokens, jobs, canaries), and
+  `ctx.database` (its URL, kind and version);
+- `ctx.compare(reference, [Measured, ...])`: HTTP loads interleaved with their reference (ref,
+  path, ref, path, ref), each `Row` filled in with its ratio and the reference's spread;
+- `ctx.options`: duration, warm-up, connections, rounds, quick; `ctx.note(text)` adds a line
+  under the table, `ctx.setting(text)` one to "settings used".
+
+A row that is not an HTTP load leaves `rps`, `p50_ms` and `p99_ms` empty and sets `figure` (e.g.
+`Figure(27.4, "s")`, shown in the req/s column); a target reads any numeric attribute of the row
+(`ratio`, `p99_ms`, `figure_value`, ...) or of its `values`, so "P3 ≤ 30 s" is
+`Target("figure_value", 30, at_most=True, label="≤ 30 s")`, "each email once" is a count of
+misses in `values` that must be at most 0, and a P5 row can put p99 / p99-at-10^3-rows in `ratio`
+with an at-most target.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from statistics import median
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.context import Context
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A measurement that is not req/s: seconds to the last summary, rows per second, ..."""
+
+    value: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference app a row is compared with: its name and the req/s of each of its runs in
+    this benchmark (all of them, so the table can show the spread)."""
+
+    name: str
+    runs_rps: tuple[float, ...]
+
+    @property
+    def rps(self) -> float:
+        return median(self.runs_rps)
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        return min(self.runs_rps), max(self.runs_rps)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    met: bool | None  # None: the figure it needs was not measured
+    detail: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """`metric` (a numeric attribute of the row) must be at least `limit`, or at most it."""
+
+    metric: str
+    limit: float
+    at_most: bool = False
+    label: str = ""
+
+    def evaluate(self, row: Row) -> Verdict:
+        value = row.value(self.metric)
+        if value is None:
+            return Verdict(None, f"{self.metric} not measured")
+        met = value <= self.limit if self.at_most else value >= self.limit
+        if met:
+            return Verdict(True, "")
+        shown = _show(self.metric, value), _show(self.metric, self.limit)
+        return Verdict(False, f"{shown[0]} {'>' if self.at_most else '<'} {shown[1]}")
+
+    def describe(self) -> str:
+        return self.label or f"{self.metric} {'≤' if self.at_most else '≥'} {_show(self.metric, self.limit)}"
+
+
+def _show(metric: str, value: float) -> str:
+    if metric == "ratio":
+        return f"{value:.0%}"
+    if metric.endswith("_ms"):
+        return f"{value:.1f} ms"
+    return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Row:
+    path: str
+    rps: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    reference: Reference | None = None
+    ratio: float | None = None
+    figure: Figure | None = None
+    runs_rps: tuple[float, ...] = ()  # req/s of each run, for the spread of a reference's own row
+    targets: tuple[Target, ...] = ()
+    notes: tuple[str, ...] = ()
+    # Other numbers a target can read, e.g. {"emails_not_once": 0} for P3.
+    values: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def figure_value(self) -> float | None:
+        return None if self.figure is None else self.figure.value
+
+    def value(self, metric: str) -> float | None:
+        if metric in self.values:
+            return self.values[metric]
+        return getattr(self, metric)
+
+    def verdicts(self) -> list[Verdict]:
+        return [target.evaluate(self) for target in self.targets]
+
+    @property
+    def met(self) -> bool | None:
+        """True when every target is met, False when one is missed, None without targets or
+        when a figure a target needs is missing."""
+        verdicts = self.verdicts()
+        if not verdicts:
+            return None
+        if any(v.met is False for v in verdicts):
+            return False
+        return None if any(v.met is None for v in verdicts) else True
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    measure: Callable[[Context], list[Row]]
+    in_quick: bool = True

@@ -1,0 +1,60 @@
+"""Every scenario `make bench` knows, in the order they run (the interface is in bench/rows.py).
+A new kind of row (P5 scale, ...) is one more entry here."""
+from __future__ import annotations
+
+from bench import http_rows
+from bench.context import Context
+from bench.database import throwaway
+from bench.rows import Figure, Row, Scenario, Target
+
+FANOUT_CLASSES, FANOUT_CLASS_SIZE = 5, 200
+
+
+def fanout(ctx: Context) -> list[Row]:
+    """P3, by bench/fanout.py: it runs the whole local stack itself (with sqsd) on a database of
+    its own, so none of this run's servers or rows (thousands of queued canaries) are in its way."""
+    from bench import fanout as p3
+
+    ctx.stack.keep()
+    emails = FANOUT_CLASSES * FANOUT_CLASS_SIZE
+    if ctx.options.database_url:
+        (ctx.work_dir / "fanout").mkdir(exist_ok=True)
+        with throwaway(ctx.options.database_url, ctx.work_dir / "fanout") as database:
+            result = p3.measure(database.url, students_per_class=FANOUT_CLASS_SIZE, classes=FANOUT_CLASSES)
+    else:  # SQLite: it makes a fresh file of its own
+        result = p3.measure(None, students_per_class=FANOUT_CLASS_SIZE, classes=FANOUT_CLASSES)
+    counts = {key: result[key] for key in ("emails_at_ses", "recipients_at_ses", "email_effects")}
+    not_once = sum(abs(n - result["expected"]) for n in counts.values()) + result["recipients_more_than_once"]
+    notes = [(f"counted: {', '.join(f'{k} {v:,}' for k, v in counts.items())}, "
+              f"recipients more than once {result['recipients_more_than_once']}, summaries {result['summaries']}")]
+    return [Row(
+        path=f"P3 fan-out: {emails:,} emails ({FANOUT_CLASSES} classes of {FANOUT_CLASS_SIZE}), publish to last summary",
+        figure=Figure(result["seconds"], "s"),
+        values={"emails_not_once": not_once},
+        targets=(Target("figure_value", 30, at_most=True, label="≤ 30 s"),
+                 Target("emails_not_once", 0, at_most=True, label="each email once")),
+        notes=tuple(notes),
+    )]
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("healthz", "GET /healthz against ref (a), bare Flask returning a small JSON", http_rows.healthz),
+    Scenario("poll", "P2: GET /api/jobs/<id> and its 304 against ref (b), one raw SELECT", http_rows.poll),
+    Scenario("enqueue", "P1: publishing an activity, also with SQS paused, against ref (c), one raw INSERT",
+             http_rows.enqueue),
+    Scenario("worker", "P4: sqsd POSTs of canary jobs against ref (d), a POST doing one raw UPDATE", http_rows.worker),
+    Scenario("fanout", "P3: 1,000 emails on the local stack, seconds to the last teacher summary (minutes)",
+             fanout, in_quick=False),
+]
+
+
+def select(only: list[str] | None, quick: bool) -> list[Scenario]:
+    """The scenarios to run: those named (any order given runs in the table's order), else all,
+    or with `quick` those marked for it. ValueError for an unknown name."""
+    known = {s.name for s in SCENARIOS}
+    unknown = [name for name in only or () if name not in known]
+    if unknown:
+        raise ValueError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if only:
+        return [s for s in SCENARIOS if s.name in only]
+    return [s for s in SCENARIOS if s.in_quick or not quick]
