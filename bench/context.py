@@ -3,6 +3,7 @@ paths interleaved with their reference (ref, path, ref, path, ..., ref), so each
 run by the reference runs just before and after it, made under the same background load."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -107,11 +108,11 @@ class Context:
         short = reference_label.split(" ", 2)[:2]
         ref = Reference(" ".join(short), tuple(r.rps for r in ref_runs))
         ref_notes = sorted({p for r in ref_runs for p in r.problems(reference)})
-        rows = [_row(reference_label, ref_runs, notes=ref_notes)]
+        rows = [_row(reference_label, ref_runs, ref_notes)]
         for m in paths:
             runs = path_runs[m.label]
-            rows.append(_row(m.label, [r for r, _ in runs], reference=ref, ratio=median(x for _, x in runs),
-                             targets=m.targets, notes=path_notes[m.label]))
+            rows.append(dataclasses.replace(_row(m.label, [r for r, _ in runs], path_notes[m.label]), reference=ref,
+                                            ratio=median(x for _, x in runs), targets=m.targets))
         return rows
 
     def _run(self, label: str, plan: Plan, during: Callable[[float], AbstractContextManager[object]] | None = None) -> LoadResult:
@@ -122,7 +123,7 @@ class Context:
         return result
 
 
-def _row(label: str, runs: list[LoadResult], **fields: object) -> Row:
-    notes = tuple(dict.fromkeys(fields.pop("notes", ())))  # type: ignore[arg-type]
+def _row(label: str, runs: list[LoadResult], notes: list[str]) -> Row:
     return Row(path=label, rps=median(r.rps for r in runs), p50_ms=median(r.p50_ms for r in runs),
-               p99_ms=median(r.p99_ms for r in runs), runs_rps=tuple(r.rps for r in runs), notes=notes, **fields)  # type: ignore[arg-type]
+               p99_ms=median(r.p99_ms for r in runs), runs_rps=tuple(r.rps for r in runs),
+               notes=tuple(dict.fromkeys(notes)))

@@ -5,6 +5,7 @@ consecutive requests name different jobs; `{seq}` in a body becomes a token uniq
 request (activity titles)."""
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import math
 import shutil
@@ -64,6 +65,7 @@ class LoadResult:
     errors: int = 0  # connect, read, write errors and timeouts
     unexpected: int = 0  # answers with another status than the plan expects (wrk: non-2xx/3xx)
     statuses: dict[int, int] = field(default_factory=dict)  # the Python generator counts them
+    items: int = 0  # how many items the run had to send
 
     @property
     def rps(self) -> float:
@@ -77,9 +79,9 @@ class LoadResult:
         if self.unexpected:
             seen = ", ".join(f"{n}×{s}" for s, n in sorted(self.statuses.items()) if s != plan.expect)
             found.append(f"{self.unexpected} of {self.requests} answers were not {plan.expect}" + (f" ({seen})" if seen else ""))
-        if plan.once and self.requests > len(plan.items):
-            found.append(f"{self.requests - len(plan.items)} requests re-sent an item already used "
-                         f"(only {len(plan.items)} prepared)")
+        items = self.items or len(plan.items)
+        if plan.once and self.requests > items:
+            found.append(f"{self.requests - items} requests re-sent an item already used (only {items} left unused)")
         return found
 
 
@@ -122,7 +124,9 @@ def run(plan: Plan, seconds: float, generator: str, work_dir: str) -> LoadResult
     if generator == "wrk":
         from bench import wrk
 
-        return wrk.run(plan, seconds, work_dir)
-    from bench import pyload
+        result = wrk.run(plan, seconds, work_dir)
+    else:
+        from bench import pyload
 
-    return pyload.run(plan, seconds)
+        result = pyload.run(plan, seconds)
+    return dataclasses.replace(result, items=len(plan.items))

@@ -81,7 +81,8 @@ class Target:
         met = value <= self.limit if self.at_most else value >= self.limit
         if met:
             return Verdict(True, "")
-        shown = _show(self.metric, value), _show(self.metric, self.limit)
+        unit = f" {row.figure.unit}" if self.metric == "figure_value" and row.figure is not None else ""
+        shown = _show(self.metric, value) + unit, _show(self.metric, self.limit) + unit
         return Verdict(False, f"{shown[0]} {'>' if self.at_most else '<'} {shown[1]}")
 
     def describe(self) -> str:

@@ -28,7 +28,8 @@ def test_errors_wrong_statuses_and_reused_items_are_reported():
     plan = Plan("p", "http://h:1", "POST", (Item("/x"), Item("/y")), 4, 202, once=True)
     problems = _result(errors=2, unexpected=3, statuses={202: 97, 429: 3}).problems(plan)
     assert problems == ["2 socket errors or timeouts", "3 of 100 answers were not 202 (3×429)",
-                        "98 requests re-sent an item already used (only 2 prepared)"]
+                        "98 requests re-sent an item already used (only 2 left unused)"]
+    assert _result(items=150).problems(Plan("p", "http://h:1", "POST", (Item("/x"),), 4, 202, once=True)) == []
 
 
 def test_slice_keeps_everything_but_the_items():

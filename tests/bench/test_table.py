@@ -31,7 +31,7 @@ def test_a_missed_target_says_by_how_much():
 def test_a_figure_shows_in_the_rate_column():
     row = Row("P3 fan-out", figure=Figure(94.0, "s"), targets=(Target("figure_value", 30, at_most=True, label="≤ 30 s"),))
     assert table.cells(row)[1:4] == ("94.0 s", "—", "—")
-    assert table.met_cell(row) == "NO: 94 > 30"
+    assert table.met_cell(row) == "NO: 94 s > 30 s"
 
 
 def test_render_aligns_a_markdown_table_and_lists_the_notes():
