@@ -11,6 +11,9 @@ tests/deploy/test_timeout_chain.py checks against the nginx, sqsd and load balan
 - web: threaded workers; requests are short by design. timeout 30 s <= nginx 50 s <= the load
   balancer's idle timeout 55 s.
 
+The web tier's outbox sender (core/jobs/sender.py) starts its thread in each worker, with the
+first message it is given, and drains in worker_exit.
+
 Logging: gunicorn's own lines are JSON like the app's. The app's handlers, and the CloudWatch
 Logs handler when CLOUDWATCH_LOG_GROUP is set, are created in each worker after the fork
 (post_worker_init) and flushed when the worker exits (worker_exit, worker_abort).
@@ -77,6 +80,12 @@ def worker_abort(worker):
 
 
 def worker_exit(server, worker):
+    # Every way out of a worker passes here (a graceful restart, max_requests, the timeout's
+    # SIGABRT): send what the web tier's outbox sender still holds, for a bounded time
+    # (core.jobs.sender.DRAIN_SECONDS, inside graceful_timeout). What is left, or lost to a
+    # SIGKILL, is an unpublished row that the outbox relay sends.
     from core import logs
+    from core.jobs import sender
 
+    sender.close_all()
     logs.stop_shipping()

@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 from core.aws import AwsClients
 from core.db import Database
 from core.jobs.queue import SqsQueue
+from core.jobs.sender import DRAIN_SECONDS, Sender
 from core.logs import bind, configure_logging, start_context
 from core.mail import Mailer
 from core.metrics import JobMetrics
@@ -64,10 +65,22 @@ class Services:
         self.db = Database(settings)
         clients = AwsClients(settings)
         self.queue = SqsQueue(clients.client("sqs", fast=settings.role == "web"), settings.sqs_queue_url)
+        if settings.role == "web":
+            # Requests hand their committed messages to a background sender and never wait for
+            # SQS; the worker sends inline, before its answer to sqsd (docs/jobs.md, "Transactional
+            # outbox", says why). Its thread starts with the first message, in that process.
+            self.queue.sender = Sender(self.queue, self.db.sessions)
         self.storage = S3Storage(clients.client("s3"), settings.s3_bucket)
         self.metrics = JobMetrics(settings.metrics_namespace)
         # Only the worker sends email (email is a job): the web tier builds no SES client.
         self._mailer = Mailer.from_settings(settings, clients) if settings.role == "worker" else None
+
+    def close(self, timeout: float = DRAIN_SECONDS) -> None:
+        """Send what the sender still holds (for at most `timeout` seconds), then close the
+        database's pooled connections: a process that ends, or a test's app."""
+        if self.queue.sender is not None:
+            self.queue.sender.close(timeout)
+        self.db.dispose()
 
     @property
     def mailer(self) -> Mailer:

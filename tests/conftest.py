@@ -11,10 +11,12 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 from moto import mock_aws
 
 from core.__main__ import migrate
@@ -137,6 +139,25 @@ def make_settings(role: str, database_url: str, aws_env: dict[str, str], **overr
     )
 
 
+# Longer than any send to the in-process moto takes, short enough that a stuck sender fails
+# the test instead of hanging it.
+SENDER_WAIT_SECONDS = 30
+
+
+class SentClient(FlaskClient):
+    """The web app's test client: after each request it waits until the background outbox
+    sender has sent what the request handed over (core.jobs.sender), so a test reads the queue
+    and `published_at` as they are once the sender caught up, as an sqsd poll a moment later
+    would. Tests of the sender itself use the sender directly."""
+
+    def open(self, *args: Any, **kwargs: Any):
+        response = super().open(*args, **kwargs)
+        sender = self.application.extensions["aula"].queue.sender
+        if sender is not None and not sender.wait_idle(SENDER_WAIT_SECONDS):
+            raise AssertionError(f"the outbox sender did not finish within {SENDER_WAIT_SECONDS} s")
+        return response
+
+
 def _app(role: str, database_url: str, aws_env: dict[str, str]):
     from web import create_app as create_web
     from worker import create_app as create_worker
@@ -144,6 +165,7 @@ def _app(role: str, database_url: str, aws_env: dict[str, str]):
     factory = create_web if role == "web" else create_worker
     app = factory(make_settings(role, database_url, aws_env))
     app.config["TESTING"] = True
+    app.test_client_class = SentClient
     return app
 
 
@@ -153,7 +175,8 @@ def web_app(database_url: str, aws: dict[str, str]):
     try:
         yield app
     finally:
-        app.extensions["aula"].db.dispose()
+        # Before the module's moto goes: a sender thread must not outlive it (it would reach for AWS).
+        app.extensions["aula"].close()
 
 
 @pytest.fixture
@@ -162,7 +185,7 @@ def worker_app(database_url: str, aws: dict[str, str]):
     try:
         yield app
     finally:
-        app.extensions["aula"].db.dispose()
+        app.extensions["aula"].close()
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """The transactional outbox: create job rows with the change that causes them, send their
 messages right after commit, and let the relay send whatever that fast path could not.
 
-Every job created in a session is remembered on the session; `flush` sends them once the
-transaction committed, and a rollback forgets them. Sending twice is allowed (the worker's
-claim is idempotent); never sending is not.
+Every job created in a session is remembered on the session; once the transaction committed,
+`commit_and_send` hands them to the web tier's background sender (core.jobs.sender) or, where
+the queue has none, `flush` sends them before returning. A rollback forgets them. Sending twice
+is allowed (the worker's claim is idempotent); never sending is not.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -26,6 +27,9 @@ from core.jobs.queue import MAX_DELAY_SECONDS, SqsQueue
 from core.jobs.types import JOB_TYPES
 from core.models import Job
 from core.models.jobs import OPEN_STATES
+
+if TYPE_CHECKING:
+    from core.jobs.sender import Sender
 
 log = logging.getLogger(__name__)
 _PENDING = "aula_outbox_pending"  # created in the open transaction
@@ -116,13 +120,14 @@ def envelope_for(job: Job) -> Envelope:
     return Envelope(job_id=job.id, type=job.type, trace_id=job.trace_id)
 
 
-def _delay(next_attempt_at: datetime | None, now: datetime) -> int:
+def delay_seconds(next_attempt_at: datetime | None, now: datetime) -> int:
+    """The DelaySeconds that makes a message arrive when its job is due (rounded up)."""
     if next_attempt_at is None:
         return 0
     return max(0, int((next_attempt_at - now).total_seconds() + 0.999))
 
 
-def _mark_published(session: Session, job_ids: Iterable[uuid.UUID], now: datetime) -> None:
+def mark_published(session: Session, job_ids: Iterable[uuid.UUID], now: datetime) -> None:
     job_ids = list(job_ids)
     for start in range(0, len(job_ids), 500):
         session.execute(
@@ -134,27 +139,53 @@ def _mark_published(session: Session, job_ids: Iterable[uuid.UUID], now: datetim
 
 
 def commit_and_send(session: Session, queue: SqsQueue) -> int:
-    """The one send point for a unit of work: commit it, then send the messages of the jobs it
-    created (the fast path; the relay sends whatever this could not). Returns how many were sent."""
+    """The one send point for a unit of work: commit it, then pass on the messages of the jobs it
+    created (the fast path; the relay sends whatever this could not). With a background sender
+    on the queue (the web tier) they are handed over and the caller never waits for SQS;
+    otherwise they are sent now. Returns how many were handed over or sent."""
     session.commit()
-    return flush(session, queue)
+    if queue.sender is None:
+        return flush(session, queue)
+    return hand_over(session, queue.sender)
+
+
+def _due(session: Session) -> list[tuple[Envelope, datetime | None]]:
+    """The messages this session committed and not yet passed on, except those due beyond SQS's
+    delay window: the relay sends them once they come within it."""
+    pending = session.info.pop(_COMMITTED, [])
+    if not pending:
+        return []
+    now = utcnow()
+    return [(envelope, at) for envelope, at in pending if delay_seconds(at, now) <= MAX_DELAY_SECONDS]
+
+
+def hand_over(session: Session, sender: Sender) -> int:
+    """Give the messages this session committed to the background sender, without waiting.
+    What it has no room for stays unpublished, for the relay. Never raises, like `flush`."""
+    items = _due(session)
+    try:
+        return sender.hand_over(items)
+    except Exception:  # e.g. no thread could be started: the relay sends them
+        log.warning("%d job messages not handed over; the outbox relay will send them", len(items), exc_info=True)
+        return 0
 
 
 def flush(session: Session, queue: SqsQueue) -> int:
-    """The fast path: send the messages of the jobs this session committed. Never raises: a
-    failure leaves the rows unpublished for the relay, and what the user was told stays true."""
-    pending = session.info.pop(_COMMITTED, [])
-    if not pending:
+    """The fast path, synchronous: send the messages of the jobs this session committed before
+    returning. Never raises: a failure leaves the rows unpublished for the relay, and what the
+    user was told stays true."""
+    items = _due(session)
+    if not items:
         return 0
     now = utcnow()
-    due = [(envelope, _delay(at, now)) for envelope, at in pending if _delay(at, now) <= MAX_DELAY_SECONDS]
+    due = [(envelope, delay_seconds(at, now)) for envelope, at in items]
     try:
         sent = queue.send_many(due)
     except Exception:
         log.warning("%d job messages not sent; the outbox relay will send them", len(due), exc_info=True)
         return 0
     try:
-        _mark_published(session, (uuid.UUID(job_id) for job_id in sent), now)
+        mark_published(session, (uuid.UUID(job_id) for job_id in sent), now)
         session.commit()
     except Exception:
         session.rollback()  # sent but not marked: the relay may send a duplicate, which is harmless
@@ -169,7 +200,7 @@ def resend_not_due(session: Session, queue: SqsQueue, job: Job, now: datetime) -
     its delay; beyond SQS's delay window, mark the job unpublished instead (the relay sends it
     once it is due within the window) and return None. Raises when neither worked: then the
     caller must not answer 200, and sqsd delivers the message again."""
-    delay = _delay(job.next_attempt_at, now)
+    delay = delay_seconds(job.next_attempt_at, now)
     if delay <= MAX_DELAY_SECONDS:
         # At least a second, so a copy that is due a moment from now does not come straight back.
         delay = max(delay, 1)
@@ -237,9 +268,9 @@ def relay(session: Session, queue: SqsQueue, *, limit: int = 500) -> int:
     if not jobs:
         return 0
     sent = queue.send_many(
-        (Envelope(job_id=j.id, type=j.type, trace_id=j.trace_id), _delay(j.next_attempt_at, now)) for j in jobs
+        (Envelope(job_id=j.id, type=j.type, trace_id=j.trace_id), delay_seconds(j.next_attempt_at, now)) for j in jobs
     )
-    _mark_published(session, (uuid.UUID(job_id) for job_id in sent), now)
+    mark_published(session, (uuid.UUID(job_id) for job_id in sent), now)
     session.commit()
     if len(sent) < len(jobs):
         log.warning("outbox relay: %d of %d messages refused by SQS", len(jobs) - len(sent), len(jobs))

@@ -2,17 +2,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.jobs.envelope import Envelope
 
+if TYPE_CHECKING:
+    from core.jobs.sender import Sender
+
 MAX_DELAY_SECONDS = 900  # SQS's per-message limit; longer waits are re-published by the relay
+BATCH_SIZE = 10  # SendMessageBatch's limit
 
 
 class SqsQueue:
     def __init__(self, sqs_client: Any, queue_url: str):
         self.sqs = sqs_client
         self.queue_url = queue_url
+        # Where `outbox.commit_and_send` hands committed messages: the web tier's background
+        # sender (core.app.Services). None sends them before returning (the worker, the CLI).
+        self.sender: Sender | None = None
 
     def send(self, envelope: Envelope, delay_seconds: int = 0) -> str:
         response = self.sqs.send_message(
@@ -26,8 +33,8 @@ class SqsQueue:
         """Send in batches of 10 (SQS's limit); return the job ids SQS accepted."""
         items = list(items)
         sent: set[str] = set()
-        for start in range(0, len(items), 10):
-            chunk = items[start : start + 10]
+        for start in range(0, len(items), BATCH_SIZE):
+            chunk = items[start : start + BATCH_SIZE]
             response = self.sqs.send_message_batch(
                 QueueUrl=self.queue_url,
                 Entries=[
