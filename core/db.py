@@ -5,6 +5,10 @@ teardown closes it, so no session outlives the unit of work it belongs to.
 """
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +21,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -94,10 +100,72 @@ def insert_or_ignore(session: Session, model: type, conflict_columns: list[str],
     return session.execute(statement.execution_options(preserve_rowcount=True)).rowcount == 1
 
 
+# A successful ping stands for this long: /healthz is asked often (the load balancer, every
+# instance's monitoring, a benchmark), and a database that goes away shows within that time.
+PING_FRESH_SECONDS = 1.0
+# A ping still unanswered after this long counts as a failure, so a database that stops
+# answering (no refusal, just silence) still shows within a few seconds.
+PING_OVERDUE_SECONDS = 3.0
+
+
+class Reachability:
+    """Whether the database answers, for /healthz: one answer shared by every thread of the
+    process. A success is reused for PING_FRESH_SECONDS; a failure is not (while the database is
+    down each check tries again, so its return shows at once). At most one thread pings at a
+    time; the others answer with the last result meanwhile instead of queueing behind it."""
+
+    def __init__(self, ping: Callable[[], None], *, fresh: float = PING_FRESH_SECONDS,
+                 overdue: float = PING_OVERDUE_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self._ping = ping
+        self._fresh = fresh
+        self._overdue = overdue
+        self._clock = clock
+        self._pinging = threading.Lock()
+        # (reachable, error, when answered): one attribute, so readers never see half an update.
+        self._last: tuple[bool, str | None, float] | None = None
+        self._ping_started = 0.0
+
+    def check(self) -> tuple[bool, str | None]:
+        """(reachable, why not)."""
+        last = self._last
+        if last is not None and last[0] and self._clock() - last[2] < self._fresh:
+            return last[0], last[1]
+        asked_at = self._clock()
+        if last is None:
+            with self._pinging:  # the very first check waits: there is no answer to give yet
+                return self._refresh(asked_at)
+        if self._pinging.acquire(blocking=False):
+            try:
+                return self._refresh(asked_at)
+            finally:
+                self._pinging.release()
+        if self._clock() - self._ping_started > self._overdue:
+            return False, f"the database has not answered a ping for {self._overdue:g} s"
+        return last[0], last[1]
+
+    def _refresh(self, asked_at: float) -> tuple[bool, str | None]:
+        last = self._last
+        if last is not None and last[2] > asked_at:
+            return last[0], last[1]  # answered while this thread waited for the first ping
+        self._ping_started = self._clock()
+        try:
+            self._ping()
+            reachable, error = True, None
+        except Exception as exc:  # noqa: BLE001  (any failure to reach the database means "not healthy")
+            reachable, error = False, str(exc).strip() or type(exc).__name__
+        self._last = (reachable, error, self._clock())
+        if not reachable and (last is None or last[0]):
+            log.error("health check: database unreachable: %s", error)
+        elif reachable and last is not None and not last[0]:
+            log.warning("health check: database reachable again")
+        return reachable, error
+
+
 class Database:
     def __init__(self, settings: Settings):
         self.engine = make_engine(settings.database_url, settings.database_sslmode, settings.database_sslrootcert)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        self.reachability = Reachability(self.ping)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
