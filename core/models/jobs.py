@@ -18,6 +18,15 @@ JOB_STATES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled
 TERMINAL_STATES = ("succeeded", "failed", "cancelled")
 OPEN_STATES = ("queued", "retrying")
 
+# Partial indexes' conditions, written once: a query that means to use one of these indexes
+# repeats its condition word for word (sa.text), because SQLite only uses a partial index when
+# the query's WHERE contains the index's terms as written, and PostgreSQL can only prove the
+# index applies from constants, not from bound parameters.
+#: An identical request is still in progress (coalescing).
+OPEN_DEDUPE = "state IN ('queued', 'running', 'retrying') AND dedupe_key IS NOT NULL"
+#: What a user's list of jobs shows: the jobs they asked for, not fan-out children or workflow steps.
+LISTED = "batch_id IS NULL AND workflow_id IS NULL"
+
 
 class Job(Base):
     __tablename__ = "jobs"
@@ -32,13 +41,16 @@ class Job(Base):
         sa.Index("ix_jobs_workflow", "workflow_id", "created_at"),
         # Coalescing: at most one open job per identical request. A partial index, so a
         # finished job no longer blocks asking again.
-        sa.Index(
-            "uq_jobs_open_dedupe",
-            "dedupe_key",
-            unique=True,
-            sqlite_where=sa.text("state IN ('queued', 'running', 'retrying') AND dedupe_key IS NOT NULL"),
-            postgresql_where=sa.text("state IN ('queued', 'running', 'retrying') AND dedupe_key IS NOT NULL"),
-        ),
+        sa.Index("uq_jobs_open_dedupe", "dedupe_key", unique=True,
+                 sqlite_where=sa.text(OPEN_DEDUPE), postgresql_where=sa.text(OPEN_DEDUPE)),
+        # A user's jobs newest first, one page at a time (web.common.access.own_jobs, read
+        # backwards): only the jobs they asked for, so a million fan-out children cost nothing here.
+        sa.Index("ix_jobs_owner_listed", "owner_id", "created_at", "id",
+                 sqlite_where=sa.text(LISTED), postgresql_where=sa.text(LISTED)),
+        # The same filtered by state; also what the per-user quota counts (web/common/submit.py):
+        # the user's jobs in flight, however many finished ones they have.
+        sa.Index("ix_jobs_owner_state_listed", "owner_id", "state", "created_at", "id",
+                 sqlite_where=sa.text(LISTED), postgresql_where=sa.text(LISTED)),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)

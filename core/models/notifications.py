@@ -7,6 +7,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime, utcnow
 
+#: The condition of the unread-notifications index, for the queries that use it (see
+#: core/models/jobs.py on why it is written once).
+UNREAD = "read_at IS NULL"
+
 
 class Notification(Base):
     """An in-app notification. `dedupe_key` makes creating one idempotent: a redelivered job
@@ -15,7 +19,12 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         sa.UniqueConstraint("user_id", "dedupe_key", name="uq_notifications_user_dedupe"),
-        sa.Index("ix_notifications_user_read", "user_id", "read_at", "created_at"),
+        # The inbox newest first, one page at a time (web.common.access.own_notifications, in
+        # its order), and the same for only the unread ones, which the unread count and "mark
+        # all read" use too.
+        sa.Index("ix_notifications_user_created", "user_id", "created_at", "id"),
+        sa.Index("ix_notifications_user_unread", "user_id", "created_at", "id",
+                 sqlite_where=sa.text(UNREAD), postgresql_where=sa.text(UNREAD)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

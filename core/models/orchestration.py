@@ -16,8 +16,19 @@ UNFINISHED_WORKFLOW_STATES = ("running", "compensating")
 FINISHED_WORKFLOW_STATES = tuple(s for s in WORKFLOW_STATES if s not in UNFINISHED_WORKFLOW_STATES)
 
 
+# What the per-user quota counts besides jobs (web/common/submit.py): batches still sending and
+# workflows still running, each through a partial index of only those (see core/models/jobs.py
+# on why the conditions are written once).
+OPEN_BATCH = "completed_at IS NULL"
+UNFINISHED_WORKFLOW = "state IN ('running', 'compensating')"
+
+
 class Batch(Base):
     __tablename__ = "batches"
+    __table_args__ = (
+        sa.Index("ix_batches_owner_open", "owner_id",
+                 sqlite_where=sa.text(OPEN_BATCH), postgresql_where=sa.text(OPEN_BATCH)),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -40,7 +51,11 @@ class Batch(Base):
 
 class Workflow(Base):
     __tablename__ = "workflows"
-    __table_args__ = (sa.CheckConstraint(sa.column("state").in_(WORKFLOW_STATES), name="state"),)
+    __table_args__ = (
+        sa.CheckConstraint(sa.column("state").in_(WORKFLOW_STATES), name="state"),
+        sa.Index("ix_workflows_owner_unfinished", "owner_id",
+                 sqlite_where=sa.text(UNFINISHED_WORKFLOW), postgresql_where=sa.text(UNFINISHED_WORKFLOW)),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(sa.String(64))

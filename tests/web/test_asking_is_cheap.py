@@ -217,3 +217,73 @@ def test_parallel_seeds_cannot_race_past_the_cap(web_app, db, teacher):
         for n in range(10)]
     assert _parallel(web_app, calls) == [202] * 5 + [429] * 5
     assert db.scalar(sa.select(sa.func.count(Workflow.id))) == 5
+
+
+def test_parallel_publishes_cannot_race_past_the_cap(web_app, db, teacher):
+    from core.models import Activity
+
+    person, classes = teacher
+    headers = factories.login(web_app.test_client(), person)
+    calls = [lambda c, g=g: c.post(f"/api/classes/{g.id}/activities", json={"title": "Lista"}, headers=headers)
+             for g in classes + classes[:1]]
+    assert _parallel(web_app, calls) == [202] * 5 + [429] * 3
+    assert db.scalar(sa.select(sa.func.count(Job.id))) == 5
+    assert db.scalar(sa.select(sa.func.count(Activity.id))) == 5, "a refused publish leaves no activity"
+
+
+# -- what counts, and what it costs ------------------------------------------------------------
+
+def test_only_requests_in_flight_count_not_their_children_steps_or_finished_work(db, teacher):
+    from core.db import utcnow
+    from core.jobs.outbox import new_job
+    from core.models import Batch, Workflow
+    from web.common.submit import in_flight_below
+
+    person, classes = teacher
+    payload = {**REPORT, "class_id": classes[0].id}
+    for state in ("succeeded", "failed", "cancelled"):
+        new_job(db, "report", payload, owner_id=person.id).state = state
+    new_job(db, "report", payload, owner_id=person.id).state = "running"  # counts
+    sending = Batch(owner_id=person.id, description="sending", total=2)  # counts until completed
+    sent = Batch(owner_id=person.id, description="sent", total=1, completed_at=utcnow())
+    running, done = Workflow(name="seed_institution", owner_id=person.id), Workflow(
+        name="seed_institution", owner_id=person.id, state="compensated")
+    db.add_all([sending, sent, running, done])  # the running workflow counts
+    db.flush()
+    for batch in (sending, sent):  # fan-out children are counted through their batch
+        new_job(db, "report", payload, owner_id=person.id, batch_id=batch.id)
+    for flow in (running, done):  # workflow steps through their workflow
+        new_job(db, "report", payload, owner_id=person.id, workflow_id=flow.id)
+    db.commit()
+    below = [db.scalar(sa.select(in_flight_below(person.id, limit))) for limit in (2, 3, 4)]
+    assert below == [False, False, True]
+
+
+def test_publishing_is_two_statements_and_takes_no_row_lock(web_app, db, teacher):
+    """The activity (inserted only where the caller teaches; on PostgreSQL it also takes the
+    quota's advisory lock) and its job (inserted only under the cap): no SELECT of the class,
+    no separate counts, no row locked FOR UPDATE."""
+    from web.common.activities import publish_to_class
+
+    person, classes = teacher
+    engine = web_app.extensions["aula"].db.engine
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        activity, job = publish_to_class(db, classes[0].id, person, "Lista", max_in_flight=5)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    inserts = [s for s in statements if "INSERT INTO" in s]
+    assert len(statements) == 2 and len(inserts) == 2, statements
+    assert "INSERT INTO activities" in inserts[0] and "INSERT INTO jobs" in inserts[1]
+    assert not any("FOR UPDATE" in s or "FOR NO KEY UPDATE" in s for s in statements)
+    db.commit()
+    # The rows are the returned objects: changing one is an UPDATE like any loaded row's.
+    job.state = "cancelled"
+    db.commit()
+    db.expire_all()
+    assert db.get(Job, job.id).state == "cancelled" and activity.id is not None

@@ -1,7 +1,7 @@
 """Publishing an activity and following its notifications, for the API and the teacher pages.
 
-Publishing adds the activity and its `activity_fanout` job to the caller's session and never
-commits: the endpoint commits both together (the transactional outbox) with
+Publishing inserts the activity and its `activity_fanout` job in the caller's transaction and
+never commits: the endpoint commits both together (the transactional outbox) with
 `core.jobs.outbox.commit_and_send`. The rows the worker writes for it are found by the keys in
 core/activities.py, which both tiers share.
 """
@@ -15,15 +15,36 @@ from sqlalchemy.orm import Session
 
 from core.activities import batch_key, summary_key
 from core.db import utcnow
-from core.jobs.outbox import new_job
 from core.jobs.types import ACTIVITY_FANOUT, ActivityFanoutPayload
 from core.models import Activity, Batch, Job, Notification, SchoolClass, User
 from web.common.classes import student_count
+from web.common.inserted import attach
 from web.common.serializers import activity_json, batch_json, job_json
-from web.common.submit import check_quota
+from web.common.submit import QuotaExceeded, add_job, owner_lock
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 20_000  # characters
+
+
+def _insert_taught(locking: bool) -> sa.Insert:
+    """INSERT INTO activities ... SELECT ... FROM classes WHERE <the class, taught by the
+    teacher> RETURNING id: no row, no activity. `locking` (PostgreSQL): the same statement also
+    takes the teacher's quota lock (web.common.submit.owner_lock), so the job's counting INSERT
+    that follows needs no statement of its own for it. Built once; a request binds its values."""
+    table = Activity.__table__
+    columns = ("title", "description", "due_at", "published_at", "created_at")
+    classes = SchoolClass.__table__
+    teacher_id = sa.bindparam("teacher_id", type_=sa.Integer)
+    taught = (sa.select(classes.c.id, *(sa.bindparam(name, type_=table.c[name].type) for name in columns))
+              .where(classes.c.id == sa.bindparam("class_id", type_=sa.Integer), classes.c.teacher_id == teacher_id,
+                     classes.c.institution_id == sa.bindparam("institution_id", type_=sa.Integer)))
+    if locking:
+        taught = taught.select_from(classes.join(owner_lock(teacher_id), sa.true()))
+    return sa.insert(table).from_select(("class_id", *columns), taught).returning(table.c.id)
+
+
+_INSERT_TAUGHT = {"postgresql": _insert_taught(locking=True)}
+_INSERT_TAUGHT_UNLOCKED = _insert_taught(locking=False)
 
 
 def publish_activity(
@@ -43,23 +64,51 @@ def publish_activity(
     email is out). Every web endpoint passes the user's cap; None (no cap) is for arranging data."""
     if teacher.id != school_class.teacher_id:
         raise PermissionError(f"user {teacher.id} does not teach class {school_class.id}")
+    published = publish_to_class(session, school_class.id, teacher, title, description, due_at,
+                                 max_in_flight=max_in_flight)
+    if published is None:
+        raise PermissionError(f"user {teacher.id} does not teach class {school_class.id}")
+    return published
+
+
+def publish_to_class(
+    session: Session,
+    class_id: int,
+    teacher: User,
+    title: str,
+    description: str = "",
+    due_at: datetime | None = None,
+    *,
+    max_in_flight: int | None = None,
+) -> tuple[Activity, Job] | None:
+    """`publish_activity` for a class known only by its id: two statements, the activity (only
+    if `teacher` teaches the class, decided by the INSERT itself, which also takes the quota
+    lock) and its job (only under the cap). None when they do not teach it: the caller finds
+    out whether that is a 404 or a 403 only then, off the path every publish takes. Raises ValueError and QuotaExceeded like
+    `publish_activity`; nothing is committed."""
     title = (title or "").strip()
     if not title or len(title) > TITLE_MAX:
         raise ValueError(f"title must be 1 to {TITLE_MAX} characters")
     if due_at is not None and due_at.tzinfo is None:
         raise ValueError("due_at must be timezone-aware")
-    if max_in_flight is not None:
-        check_quota(session, teacher.id, max_in_flight)
-    activity = Activity(
-        class_id=school_class.id,
-        title=title,
-        description=description or "",
-        due_at=due_at,
-        published_at=utcnow(),
-    )
-    session.add(activity)
-    session.flush()  # the job's payload needs the id
-    job = new_job(session, ACTIVITY_FANOUT, ActivityFanoutPayload(activity_id=activity.id), owner_id=teacher.id)
+    now = utcnow()
+    values = {"title": title, "description": description or "", "due_at": due_at, "published_at": now,
+              "created_at": now}
+    connection = session.connection()
+    # With a cap, PostgreSQL takes the teacher's lock in this statement (SQLite: the INSERT takes
+    # the writer lock), so the job's INSERT right after counts what is in flight exactly.
+    locking = max_in_flight is not None and connection.dialect.name in _INSERT_TAUGHT
+    insert = _INSERT_TAUGHT[connection.dialect.name] if locking else _INSERT_TAUGHT_UNLOCKED
+    activity_id = connection.execute(insert, {
+        **values, "class_id": class_id, "teacher_id": teacher.id, "institution_id": teacher.institution_id,
+    }).scalar()
+    if activity_id is None:
+        return None
+    activity = attach(session, Activity, {"id": activity_id, "class_id": class_id, **values})
+    job = add_job(session, ACTIVITY_FANOUT, ActivityFanoutPayload(activity_id=activity_id), teacher.id, max_in_flight,
+                  locked=locking)
+    if job is None:
+        raise QuotaExceeded(max_in_flight or 0)  # the fan-out never coalesces: only the cap refuses it
     return activity, job
 
 

@@ -1,0 +1,294 @@
+"""In-process cost of the web tier's hot paths, through the real app on a real database:
+milliseconds per request (p50, p99), SQL statements per request, and optionally a cProfile.
+
+    .venv/bin/python -m tests.support.request_profile --database postgresql://postgres@127.0.0.1:5432/test \
+        --jobs 1000000 --notifications 100000 --requests 300 [--profile enqueue] [--no-sqs]
+
+A developer's tool, not a benchmark (`make bench` measures over HTTP under load) and not a test:
+it creates its own database (a new PostgreSQL database dropped at the end, or a temporary
+SQLite file), migrates it, seeds rows with tests/support/bulk.py, and runs each path in a loop
+with Flask's test client against in-process moto. `--no-sqs` hands the committed messages to a
+queue that only counts them, to see the request's own cost without moto's; `--explain` prints
+each list's and check's query plan (EXPLAIN ANALYZE) on PostgreSQL.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import boto3
+import sqlalchemy as sa
+from moto import mock_aws
+
+REGION = "us-east-1"
+
+
+@contextmanager
+def _database(url: str) -> Iterator[str]:
+    if url.startswith("sqlite"):
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{Path(tmp) / 'aula.sqlite3'}"
+        return
+    admin_url = sa.engine.make_url(url).set(drivername="postgresql+psycopg")
+    name = f"aula_profile_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class CountingQueue:
+    """Takes the place of the SQS queue with --no-sqs: accepts every message, sends nothing.
+    It is also its own background sender (core/jobs/sender.py), so a request hands its
+    messages over as on the web tier, without waiting."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.sender = self
+
+    def close(self, timeout: float | None = None) -> None:
+        pass
+
+    def hand_over(self, items) -> int:
+        items = list(items)
+        self.sent += len(items)
+        return len(items)
+
+    def send(self, envelope, delay_seconds: int = 0) -> str:
+        self.sent += 1
+        return uuid.uuid4().hex
+
+    def send_many(self, items) -> set[str]:
+        items = list(items)
+        self.sent += len(items)
+        return {str(envelope.job_id) for envelope, _delay in items}
+
+
+def _aws_env() -> dict[str, str]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="aula-jobs")["QueueUrl"]
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="aula-files")
+    return {"SQS_QUEUE_URL": queue_url, "S3_BUCKET": "aula-files"}
+
+
+def _world(app, jobs: int, notifications: int) -> dict:
+    from tests import factories
+    from tests.support.bulk import busy_deployment
+
+    database = app.extensions["aula"].db
+    with database.sessions() as db:
+        school = factories.institution(db)
+        teacher = factories.user(db, school, "teacher")
+        group, students = factories.school_class(db, teacher, students=30)
+        others = [factories.user(db, school, "teacher") for _ in range(20)]
+        db.commit()
+        world = {"teacher": teacher, "class_id": group.id, "student": students[0]}
+    with database.engine.connect() as conn:
+        busy_deployment(conn, teacher.id, [o.id for o in others], students[0].id, jobs, notifications)
+    return world
+
+
+def _timed(call: Callable[[], object], n: int, cpu: list[float] | None = None) -> list[float]:
+    """Wall-clock ms of each call; `cpu` gets this process's CPU ms of each (steadier than the
+    wall clock on a busy machine, but blind to the database's own work)."""
+    times = []
+    for _ in range(n):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+        if cpu is not None:
+            cpu.append((time.process_time() - start_cpu) * 1000)
+    return times
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", default="sqlite://", help="a PostgreSQL URL (a database is created), or sqlite://")
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--notifications", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--paths", default="", help="comma-separated path names (default: all)")
+    parser.add_argument("--profile", default="", help="a path name to run under cProfile")
+    parser.add_argument("--no-sqs", action="store_true", help="count messages instead of sending them to moto")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the list queries")
+    args = parser.parse_args(argv)
+
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": REGION})
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    from core.__main__ import migrate
+    from core.settings import Settings
+    from tests import factories
+    from tests.web.pages.helpers import page_login
+    from web import create_app
+
+    with _database(args.database) as url, mock_aws():
+        migrate(url)
+        settings = Settings.from_env({
+            "APP_ROLE": "web", "SECRET_KEY": "profile-secret-key-0123456789abcdefghij", "DATABASE_URL": url,
+            "AWS_REGION": REGION, "LOG_LEVEL": "WARNING", "JOBS_MAX_IN_FLIGHT_PER_USER": "1000",
+            "SESSION_COOKIE_SECURE": "false", **_aws_env()})
+        app = create_app(settings)
+        services = app.extensions["aula"]
+        if args.no_sqs:
+            services.queue = CountingQueue()
+        try:
+            started = time.perf_counter()
+            world = _world(app, args.jobs, args.notifications)
+            print(f"seeded {args.jobs} jobs, {args.notifications} notifications in "
+                  f"{time.perf_counter() - started:.1f}s on {services.db.engine.dialect.name}")
+            _run(app, world, args, factories, page_login)
+        finally:
+            # Services.close drains the background sender first, where there is one.
+            getattr(services, "close", services.db.dispose)()
+    return 0
+
+
+def _run(app, world, args, factories, page_login) -> None:
+    engine = app.extensions["aula"].db.engine
+    api = app.test_client()
+    teacher_headers = factories.login(api, world["teacher"])
+    student_headers = factories.login(api, world["student"])
+    teacher_page, student_page = app.test_client(), app.test_client()
+    page_login(teacher_page, world["teacher"])
+    page_login(student_page, world["student"])
+    polled = api.post(f"/api/classes/{world['class_id']}/activities", json={"title": "Polled"},
+                      headers=teacher_headers).get_json()["job"]["id"]
+
+    def finish_open() -> None:
+        # Keep the teacher under the cap: what the worker would do with the fan-outs.
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE jobs SET state = 'succeeded' WHERE state = 'queued' AND id <> :id"),
+                         {"id": polled if engine.dialect.name == "postgresql" else uuid.UUID(polled).hex})
+
+    enqueued = [0]
+
+    def enqueue():
+        enqueued[0] += 1
+        if enqueued[0] % 100 == 0:
+            finish_open()
+        response = api.post(f"/api/classes/{world['class_id']}/activities",
+                            json={"title": f"Lista {enqueued[0]}", "description": "Exercícios"},
+                            headers=teacher_headers)
+        assert response.status_code == 202, response.get_data(as_text=True)
+
+    def expect(client, path, headers=None, status=200):
+        def call():
+            response = client.get(path, headers=headers)
+            assert response.status_code == status, (path, response.status_code, response.get_data(as_text=True)[:300])
+        return call
+
+    paths: dict[str, Callable[[], None]] = {
+        "enqueue": enqueue,
+        "report": lambda: api.post("/api/reports", json={"kind": "class_roster", "class_id": world["class_id"]},
+                                   headers=teacher_headers),
+        "poll": expect(api, f"/api/jobs/{polled}", teacher_headers),
+        "jobs": expect(api, "/api/jobs", teacher_headers),
+        "jobs_state": expect(api, "/api/jobs?state=succeeded", teacher_headers),
+        "jobs_page_50": expect(api, "/api/jobs?page=50", teacher_headers),
+        "notifications": expect(api, "/api/notifications", student_headers),
+        "notifications_unread": expect(api, "/api/notifications?unread=1", student_headers),
+        "page_jobs": expect(teacher_page, "/jobs"),
+        "page_notifications": expect(student_page, "/notifications"),
+    }
+    chosen = [p for p in args.paths.split(",") if p] or list(paths)
+    statements = [0]
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _count(*_args):
+        statements[0] += 1
+
+    print(f"{'path':24} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'CPU ms':>8} {'SQL/req':>8}")
+    for name in chosen:
+        call = paths[name]
+        for _ in range(min(20, args.requests)):
+            call()
+        statements[0] = 0
+        cpu: list[float] = []
+        times = _timed(call, args.requests, cpu)
+        print(f"{name:24} {statistics.median(times):8.2f} {_p(times, 0.99):8.2f} {statistics.mean(times):8.2f}"
+              f" {statistics.median(cpu):8.2f} {statements[0] / args.requests:8.1f}")
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(_timed, paths[args.profile], args.requests)
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(45)
+        print(out.getvalue())
+    if args.explain:
+        _explain(engine, {name: paths[name] for name in chosen})
+
+
+def _explain(engine, paths: dict[str, Callable[[], None]]) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of every statement one request of each path runs, captured
+    from the real request and replayed in a transaction that is rolled back."""
+    if engine.dialect.name != "postgresql":
+        print("EXPLAIN ANALYZE: PostgreSQL only")
+        return
+    captured: list[tuple[str, object]] = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many):
+        captured.append((statement, parameters))
+
+    for name, call in paths.items():
+        sa.event.listen(engine, "before_cursor_execute", capture)
+        try:
+            call()
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", capture)
+        print(f"=== {name}")
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            for statement, parameters in captured:
+                if not statement.lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")):
+                    continue
+                if statement.lstrip().upper().startswith("INSERT"):
+                    parameters = _fresh_ids(parameters)  # the request's own row exists already
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, parameters)
+                print("--", " ".join(statement.split())[:240])
+                print("\n".join("   " + row[0] for row in cursor.fetchall()))
+            raw.rollback()
+        finally:
+            raw.close()
+        captured.clear()
+
+
+def _fresh_ids(parameters):
+    def fresh(value):
+        if isinstance(value, uuid.UUID):
+            return uuid.uuid4()
+        if isinstance(value, str) and len(value) == 36:
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                return value
+            return str(uuid.uuid4())
+        return value
+
+    if isinstance(parameters, dict):
+        return {key: fresh(value) for key, value in parameters.items()}
+    return parameters
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
