@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="aula-bench-"))
     keep = args.keep_logs
     try:
-        report, failed, kind = run(scenarios, options, work_dir)
+        report, failed, kind, suspect = run(scenarios, options, work_dir)
     except KeyboardInterrupt:
         print(f"\ninterrupted: every server was stopped; logs in {work_dir}", file=sys.stderr)
         return 130
@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         keep = True
         print(f"scenarios not measured: {', '.join(failed)}; logs in {work_dir}", file=sys.stderr)
+    if suspect:
+        keep = True
+        print("some runs had errors or unexpected statuses (see the notes); the servers' logs say why", file=sys.stderr)
     if keep:
         print(f"logs kept in {work_dir}", file=sys.stderr)
     else:
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def run(scenarios, options: Options, work_dir: Path) -> tuple[str, list[str], str]:
+def run(scenarios, options: Options, work_dir: Path) -> tuple[str, list[str], str, bool]:
     group = ProcessGroup(work_dir)
     rows: list[Row] = []
     failed: list[str] = []
@@ -124,7 +127,7 @@ def run(scenarios, options: Options, work_dir: Path) -> tuple[str, list[str], st
     lines = [f"`make bench` run of {started} on {database.version} ({where}).", ""]
     lines += [f"- {line}" for line in header + ctx.settings]
     lines += ["", table.render(rows, ctx.notes).rstrip("\n")]
-    return "\n".join(lines) + "\n", failed, database.kind
+    return "\n".join(lines) + "\n", failed, database.kind, ctx.suspect
 
 
 def _settings(ctx: Context) -> None:

@@ -51,6 +51,7 @@ class Context:
     work_dir: Path
     notes: list[str] = field(default_factory=list)
     settings: list[str] = field(default_factory=list)
+    suspect: bool = False  # a run had errors or wrong statuses: the servers' logs are worth keeping
     _cursor: dict[str, int] = field(default_factory=dict)
 
     def note(self, text: str) -> None:
@@ -117,9 +118,10 @@ class Context:
 
     def _run(self, label: str, plan: Plan, during: Callable[[float], AbstractContextManager[object]] | None = None) -> LoadResult:
         result = self.load(plan, during)
+        problems = result.problems(plan)
+        self.suspect = self.suspect or bool(problems)
         print(f"  {label:<44} {result.rps:>9,.0f} req/s  p50 {result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms"
-              f"{'  [' + '; '.join(result.problems(plan)) + ']' if result.problems(plan) else ''}",
-              file=sys.stderr, flush=True)
+              f"{'  [' + '; '.join(problems) + ']' if problems else ''}", file=sys.stderr, flush=True)
         return result
 
 
