@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -36,8 +37,16 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     return user if check_password_hash(user.password_hash, password) else None
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What a login's row keeps of its token, and is found by: the token's SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def live_login(digest: Any, now: Any) -> sa.ColumnElement[bool]:
+    """The one rule a login's row must meet to authenticate a request: its token's digest, not
+    yet expired (a revoked login has no row). Values or bind parameters, so a statement built
+    once (web.common.access.OWN_JOB_BY_LOGIN) applies the same rule as `login_for_token`."""
+    return sa.and_(ApiToken.token_hash == digest, ApiToken.expires_at > now)
 
 
 def issue_token(session: Session, user: User, ttl_seconds: int, kind: str = "bearer",
@@ -47,7 +56,7 @@ def issue_token(session: Session, user: User, ttl_seconds: int, kind: str = "bea
     session.execute(sa.delete(ApiToken).where(ApiToken.user_id == user.id,
                                               ApiToken.id.not_in(keep.limit(MAX_LOGINS_PER_USER - 1).scalar_subquery()))
                     .execution_options(synchronize_session=False))
-    session.add(ApiToken(user_id=user.id, token_hash=_digest(token), kind=kind,
+    session.add(ApiToken(user_id=user.id, token_hash=token_digest(token), kind=kind,
                          user_agent=(user_agent or None) and user_agent[:200],
                          expires_at=utcnow() + timedelta(seconds=ttl_seconds)))
     return token
@@ -58,7 +67,7 @@ def login_for_token(session: Session, token: str) -> tuple[User, int] | None:
     row = session.execute(
         sa.select(User, ApiToken.id)
         .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == _digest(token), ApiToken.expires_at > utcnow())
+        .where(live_login(token_digest(token), utcnow()))
     ).first()
     return (row[0], row[1]) if row else None
 
@@ -71,7 +80,7 @@ def revoke(session: Session, user_id: int, token_id: int) -> bool:
 
 
 def revoke_token(session: Session, token: str) -> None:
-    session.execute(sa.delete(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    session.execute(sa.delete(ApiToken).where(ApiToken.token_hash == token_digest(token)))
 
 
 def live_logins(session: Session, user_id: int) -> list[ApiToken]:

@@ -1,6 +1,8 @@
 """The web tier: answers fast, hands slow work to the queue."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -9,6 +11,7 @@ from core.jobs.sqsd_paths import SQSD_PREFIX
 from core.settings import Settings
 from web import pages
 from web.api import activities, admin, auth, classes, jobs, my_jobs, notifications, openapi, reports, workflows
+from web.common.reads import OneStatementReads
 from web.hardening import init_hardening
 from web.sessions import csrf, init_sessions
 
@@ -24,12 +27,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         # whatever a client wrote into X-Forwarded-For: take it that many hops from the right.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted)  # type: ignore[method-assign]
     init_sessions(app)
+    services = app.extensions["aula"]
+    OneStatementReads.beside(services.settings, services.db.engine).init_app(app)
     for module in API_BLUEPRINTS:
         # The API checks CSRF itself, only for calls authenticated by the session cookie
         # (web/api/guard.py); bearer-token calls cannot be forged by another site.
         csrf.exempt(module.bp)
         app.register_blueprint(module.bp, url_prefix="/api")
     pages.register(app)
+    _ask_once_if_async(app)
 
     @app.route(SQSD_PREFIX + "/<path:_rest>", methods=["POST"])
     @csrf.exempt  # not a form: answer every such POST with the same clear refusal
@@ -38,3 +44,22 @@ def create_app(settings: Settings | None = None) -> Flask:
         return json_error(403, "this is a web-tier instance; jobs run on the worker tier")
 
     return app
+
+
+def _ask_once_if_async(app: Flask) -> None:
+    """Flask runs every hook and view of every request through app.ensure_sync, which inspects
+    the function each time to see whether it is a coroutine function (about ten calls per
+    hook); the answer for a function never changes, so it is worked out once."""
+    ensure_sync = app.ensure_sync
+    known: dict[Any, Any] = {}
+
+    def ensure_sync_once(func: Any) -> Any:
+        try:
+            return known[func]
+        except KeyError:
+            known[func] = wrapped = ensure_sync(func)
+            return wrapped
+        except TypeError:  # an unhashable callable
+            return ensure_sync(func)
+
+    app.ensure_sync = ensure_sync_once  # type: ignore[method-assign]

@@ -15,9 +15,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, g, render_template, request
+from flask import Flask, g, render_template, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -39,6 +40,8 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+_SECURITY_HEADER_ITEMS = tuple(SECURITY_HEADERS.items())
+_SECURITY_HEADER_NAMES = frozenset(name.lower() for name in SECURITY_HEADERS)
 PAGE_MESSAGES = {
     400: "That request was not understood.",
     403: "This page is not for your role.",
@@ -62,6 +65,11 @@ def _printable(name: str) -> str:
 
 def unsafe_input() -> tuple[str, str] | None:
     """(field, message) for the first input no view should see, else None."""
+    environ = request.environ
+    if not environ.get("QUERY_STRING") and not environ.get("CONTENT_TYPE"):
+        # Nothing to parse (most requests, every poll): no query string, and without a
+        # Content-Type werkzeug parses no form and the body is no JSON.
+        return None
     for values in (request.args, request.form):
         for key, value in values.items(multi=True):
             if NUL in key or NUL in value:
@@ -100,6 +108,8 @@ def refuse(status: int, message: str, **extra: Any):
 
 
 def init_hardening(app: Flask) -> None:
+    app.wsgi_app = _with_security_headers(app.wsgi_app)  # type: ignore[method-assign]
+
     @app.before_request
     def _refuse_unsafe_input():
         problem = unsafe_input()
@@ -115,12 +125,6 @@ def init_hardening(app: Flask) -> None:
     @app.errorhandler(Refusal)
     def _refused(exc: Refusal):
         return refuse(exc.status, exc.message, **exc.extra)
-
-    @app.after_request
-    def _protect(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
@@ -147,6 +151,25 @@ def init_hardening(app: Flask) -> None:
         if wants_json():
             return json_error(500, "internal error")
         return error_page(500)
+
+
+def _with_security_headers(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
+    """`wsgi_app` with the browser protections added to every response it starts, unless the
+    response set its own value. Added to the header list handed to the server, rather than by
+    an after_request hook, so no per-request hook runs for them, and every response has them:
+    Flask's error responses too."""
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            present = {name.lower() for name, _ in headers}
+            if present.isdisjoint(_SECURITY_HEADER_NAMES):
+                headers.extend(_SECURITY_HEADER_ITEMS)
+            else:
+                headers.extend(item for item in _SECURITY_HEADER_ITEMS if item[0].lower() not in present)
+            return start_response(status, headers, exc_info)
+
+        return wsgi_app(environ, start)
+
+    return app
 
 
 def _rollback() -> None:

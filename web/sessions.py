@@ -11,8 +11,10 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import Flask, current_app, g, redirect, render_template, request, session, url_for
+from flask import Flask, Request, Response, current_app, g, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from itsdangerous import URLSafeTimedSerializer
 
 from core.app import json_error, services
 from core.app import session as db_session
@@ -24,8 +26,34 @@ csrf = CSRFProtect()
 HOME = {"teacher": "pages.teacher_classes", "student": "pages.student_classes", "admin": "pages.admin_home"}
 
 
+class SignedCookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per set of keys
+    rather than on every request (Flask builds one to open the session and one to save it)."""
+
+    def __init__(self) -> None:
+        self._serializer: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = None
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if "HTTP_COOKIE" not in request.environ and app.secret_key:
+            return self.session_class()  # no cookie sent (API clients): an empty session, nothing to verify
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not (session or session.accessed or session.modified):
+            return  # nothing to send or to vary on (Flask would work out the cookie's settings first)
+        super().save_session(app, session, response)
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        cached = self._serializer
+        if cached is None or cached[0] != keys:
+            cached = self._serializer = (keys, super().get_signing_serializer(app))
+        return cached[1]
+
+
 def init_sessions(app: Flask) -> None:
     settings = services_settings(app)
+    app.session_interface = SignedCookieSessions()
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -47,11 +75,17 @@ def services_settings(app: Flask):
     return app.extensions["aula"].settings
 
 
+def session_token() -> str | None:
+    """The login token the session cookie holds, if any (whether it is live is the database's say)."""
+    token = session.get("login")
+    return token if isinstance(token, str) and token else None
+
+
 def session_user() -> User | None:
     """The user of the session cookie's live login, if any (cached per request)."""
     if "session_user" not in g:
-        token = session.get("login")
-        found = login_for_token(db_session(), token) if isinstance(token, str) and token else None
+        token = session_token()
+        found = login_for_token(db_session(), token) if token else None
         g.session_user, g.session_login_id = found if found else (None, None)
     return g.session_user
 
@@ -109,4 +143,4 @@ def home_for(user: User) -> str:
 
 
 __all__ = ["csrf", "home_for", "init_sessions", "log_in", "log_out", "page_login_required", "safe_next",
-           "services", "session_login_id", "session_user"]
+           "services", "session_login_id", "session_token", "session_user"]

@@ -253,3 +253,35 @@ def test_unknown_fields_in_a_body_are_a_400_naming_them(client, teacher_headers,
                                           ("/api/notifications?unread=%201", "unread")])
 def test_query_values_are_exactly_what_the_document_allows(client, teacher_headers, query, field):
     _error(client.get(query, headers=teacher_headers), 400, field)
+
+
+def test_the_protections_are_on_polls_refusals_and_not_modified_answers(client, db, school, teacher_headers):
+    from core.jobs.outbox import new_job
+
+    job = new_job(db, "report", {"kind": "class_roster", "class_id": school["class"].id, "format": "csv"},
+                  owner_id=school["teacher"].id)
+    db.commit()
+    ok = client.get(f"/api/jobs/{job.id}", headers=teacher_headers)
+    responses = [ok, client.get(f"/api/jobs/{job.id}", headers={**teacher_headers, "If-None-Match": ok.headers["ETag"]}),
+                 client.get(f"/api/jobs/{job.id}"), client.get("/api/jobs/not-a-job", headers=teacher_headers)]
+    assert [r.status_code for r in responses] == [200, 304, 401, 404]
+    for response in responses:
+        assert response.headers["Content-Security-Policy"] == EXPECTED_CSP
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert len(response.headers.getlist("X-Content-Type-Options")) == 1
+
+
+def test_a_response_keeps_a_protection_header_it_sets_itself():
+    from web.hardening import _with_security_headers
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain"), ("x-frame-options", "SAMEORIGIN")])
+        return [b"ok"]
+
+    sent = {}
+    body = _with_security_headers(app)({}, lambda status, headers, exc_info=None: sent.update(headers=headers))
+    assert list(body) == [b"ok"]
+    names = [name.lower() for name, _ in sent["headers"]]
+    assert names.count("x-frame-options") == 1 and ("x-frame-options", "SAMEORIGIN") in sent["headers"]
+    assert dict(sent["headers"])["Content-Security-Policy"] == EXPECTED_CSP
+    assert names.count("referrer-policy") == 1

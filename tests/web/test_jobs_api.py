@@ -154,3 +154,133 @@ def test_a_request_id_is_generated_when_absent_or_unusable(client):
     too_long = "x" * 129
     generated = client.get("/healthz", headers={"X-Request-Id": too_long}).headers["X-Request-Id"]
     assert generated and generated != too_long
+
+
+# ---- the poll is one statement, outside the ORM (issue 10, P2) ----
+
+def _orm_statements(web_app) -> list[str]:
+    statements: list[str] = []
+    sa.event.listen(web_app.extensions["aula"].db.engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, *args: statements.append(statement))
+    return statements
+
+
+def test_a_poll_is_one_read_and_no_orm_statement(client, web_app, auth, job, monkeypatch):
+    from web.common.reads import OneStatementReads
+
+    reads: list[object] = []
+    first = OneStatementReads.first
+    monkeypatch.setattr(OneStatementReads, "first", lambda self, *a: reads.append(a[0]) or first(self, *a))
+    statements = _orm_statements(web_app)
+    for headers in (auth, {**auth, "If-None-Match": client.get(f"/api/jobs/{job.id}", headers=auth).headers["ETag"]}):
+        reads.clear()
+        statements.clear()
+        response = client.get(f"/api/jobs/{job.id}", headers=headers)
+        assert response.status_code in (200, 304)
+        assert len(reads) == 1 and statements == [], (reads, statements)
+
+
+def test_the_read_needs_no_transaction(client, web_app, auth, job):
+    assert client.get(f"/api/jobs/{job.id}", headers=auth).status_code == 200
+    idle = web_app.extensions["aula_reads"]._idle
+    assert len(idle) == 1
+    _generation, connection = idle[0]
+    # psycopg: autocommit; sqlite3: isolation_level None. Either way no BEGIN is sent.
+    assert getattr(connection, "autocommit", None) is True or getattr(connection, "isolation_level", "") is None
+
+
+def test_someone_elses_job_and_a_missing_one_answer_the_same(client, db, owner, job):
+    other = factories.user(db, owner.institution, "teacher")
+    db.commit()
+    headers = factories.login(client, other)
+    theirs = client.get(f"/api/jobs/{job.id}", headers=headers)
+    missing = client.get(f"/api/jobs/{job.id}".replace(str(job.id)[:8], "00000000"), headers=headers)
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.get_json()["error"] == f"job {job.id} not found"
+    assert set(theirs.headers.keys()) == set(missing.headers.keys())
+
+
+def test_a_revoked_login_cannot_poll(client, db, auth, job):
+    assert client.get(f"/api/jobs/{job.id}", headers=auth).status_code == 200
+    assert client.post("/api/logout", headers=auth).status_code == 200
+    response = client.get(f"/api/jobs/{job.id}", headers=auth)
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_the_pages_poll_with_the_session_cookie(client, owner, job):
+    from tests.web.pages.helpers import csrf_token, page_login
+
+    page_login(client, owner)
+    response = client.get(f"/api/jobs/{job.id}")
+    assert response.status_code == 200 and response.get_json()["job"]["id"] == str(job.id)
+    assert "Cookie" in response.headers.get("Vary", "")
+    again = client.get(f"/api/jobs/{job.id}", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    assert client.post("/logout", data={"csrf_token": csrf_token(client, "/teacher/classes")}).status_code == 302
+    assert client.get(f"/api/jobs/{job.id}").status_code == 401
+
+
+def test_a_bearer_token_that_is_not_live_is_401_even_with_a_live_cookie(client, owner, job):
+    from tests.web.pages.helpers import page_login
+
+    page_login(client, owner)
+    assert client.get(f"/api/jobs/{job.id}").status_code == 200
+    assert client.get(f"/api/jobs/{job.id}", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+
+
+def test_a_bearer_poll_sets_no_cookie_and_does_not_vary_on_one(client, auth, job):
+    response = client.get(f"/api/jobs/{job.id}", headers=auth)
+    assert "Set-Cookie" not in response.headers and "Vary" not in response.headers
+
+
+def test_a_poll_logs_with_the_request_id_and_the_user(client, owner, auth, job, monkeypatch):
+    import logging
+
+    from core.logs import ContextFilter
+    from web.api import jobs as jobs_api
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    handler.addFilter(ContextFilter("web"))
+    logger = logging.getLogger("tests.poll")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    polled_as = jobs_api.polled_as
+
+    def logging_polled_as(*args, **kwargs):
+        logger.info("answering a poll")
+        return polled_as(*args, **kwargs)
+
+    monkeypatch.setattr(jobs_api, "polled_as", logging_polled_as)
+    try:
+        response = client.get(f"/api/jobs/{job.id}", headers={**auth, "X-Request-Id": "poll-trace-1"})
+    finally:
+        logger.removeHandler(handler)
+    assert response.status_code == 200 and response.headers["X-Request-Id"] == "poll-trace-1"
+    assert [(r.request_id, r.user_id) for r in records] == [("poll-trace-1", owner.id)]
+
+
+def test_a_poll_survives_a_connection_the_database_dropped(client, web_app, auth, job):
+    assert client.get(f"/api/jobs/{job.id}", headers=auth).status_code == 200
+    reads = web_app.extensions["aula_reads"]
+    _generation, connection = reads._idle[-1]
+    connection.close()  # as if the server had ended it (a restart, a fail-over, idle reaping)
+    response = client.get(f"/api/jobs/{job.id}", headers=auth)
+    assert response.status_code == 200 and response.get_json()["job"]["id"] == str(job.id)
+    assert all(c is not connection for _g, c in reads._idle)
+
+
+def test_a_poll_is_503_when_the_database_is_unreachable(client, web_app, auth, job):
+    from web.common.reads import OneStatementReads, _engine
+
+    reads = web_app.extensions["aula_reads"]
+    dead = OneStatementReads(_engine(make_settings("web", "postgresql://nobody@127.0.0.1:1/none", {
+        "SQS_QUEUE_URL": "http://127.0.0.1:1/q", "S3_BUCKET": "b"})))
+    web_app.extensions["aula_reads"] = dead
+    try:
+        response = client.get(f"/api/jobs/{job.id}", headers=auth)
+    finally:
+        web_app.extensions["aula_reads"] = reads
+    assert response.status_code == 503 and "database" in response.get_json()["error"]
+    assert client.get(f"/api/jobs/{job.id}", headers=auth).status_code == 200

@@ -4,14 +4,18 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, redirect
 
 from core.app import json_error, services, session
+from core.auth import token_digest
+from core.db import utcnow
 from core.jobs.outbox import commit_and_send
 from core.models import Job
-from web.api.guard import current_user, login_required
-from web.api.polling import polled
-from web.common.access import own_job
+from core.models.jobs import TERMINAL_STATES
+from web.api.guard import current_user, login_required, presented_token, signed_in, unauthenticated
+from web.api.polling import polled_as
+from web.common.access import OWN_JOB_BY_LOGIN, as_uuid, own_job
 from web.common.jobs import cancel_job
+from web.common.reads import reads
 from web.common.refusal import found
-from web.common.serializers import job_json
+from web.common.serializers import job_etag, job_json
 
 bp = Blueprint("jobs", __name__)
 
@@ -22,10 +26,18 @@ def _owned_job(job_id: str) -> Job:
 
 
 @bp.get("/jobs/<job_id>")
-@login_required
 def show_job(job_id: str):
-    job = _owned_job(job_id)
-    return polled({"job": job_json(job)}, job.is_terminal)
+    """Polled every few seconds by every client waiting on a job, so it is one statement for
+    the login and the job together (login_required and own_job would be two, in a transaction),
+    and an unchanged job is a 304 before anything is serialised."""
+    token = presented_token()
+    row = reads().first(OWN_JOB_BY_LOGIN, {"digest": token_digest(token), "now": utcnow(),
+                                           "job_id": as_uuid(job_id)}) if token else None
+    if row is None:
+        return unauthenticated()
+    signed_in(row.user_id, row.login_id)
+    job = found(row if row.id is not None else None, f"job {job_id} not found")
+    return polled_as(job_etag(job), job.state in TERMINAL_STATES, lambda: {"job": job_json(job)})
 
 
 @bp.get("/jobs/<job_id>/download")

@@ -8,7 +8,9 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.models import Activity, Enrollment, Job, Notification, SchoolClass, User, Workflow
+from core.auth import live_login
+from core.db import UTCDateTime
+from core.models import Activity, ApiToken, Enrollment, Job, Notification, SchoolClass, User, Workflow
 
 
 def visible_classes(user: User) -> sa.Select:
@@ -72,7 +74,22 @@ def own_jobs(user: User, state: str | None = None) -> sa.Select:
     return query.order_by(Job.created_at.desc(), Job.id)
 
 
-def _uuid(raw: str) -> uuid.UUID | None:
+# A poll (GET /api/jobs/<id>) in one statement: the live login of the token and, if it is theirs,
+# the job. No row: no live login (401). A row without a job id: no such job, or someone else's
+# (one 404 for both). The job's columns are labelled as Job's attributes, so the row is read
+# like a Job (web.common.serializers.job_json). Built once: executing it costs no compilation.
+OWN_JOB_BY_LOGIN = (
+    sa.select(ApiToken.id.label("login_id"), ApiToken.user_id,
+              Job.id, Job.type, Job.state, Job.progress, Job.attempts, Job.created_at, Job.started_at,
+              Job.finished_at, Job.error, Job.result)
+    .select_from(ApiToken)
+    .outerjoin(Job, sa.and_(Job.id == sa.bindparam("job_id", type_=sa.Uuid), Job.owner_id == ApiToken.user_id))
+    .where(live_login(sa.bindparam("digest", type_=sa.String), sa.bindparam("now", type_=UTCDateTime)))
+)
+
+
+def as_uuid(raw: str) -> uuid.UUID | None:
+    """The id in a URL; None for one that is no UUID (nothing has it: a 404, never a 500)."""
     try:
         return uuid.UUID(raw)
     except ValueError:
@@ -81,14 +98,14 @@ def _uuid(raw: str) -> uuid.UUID | None:
 
 def own_job(session: Session, user: User, job_id: str) -> Job | None:
     """The job if `user` owns it; someone else's job is indistinguishable from a missing one."""
-    key = _uuid(job_id)
+    key = as_uuid(job_id)
     job = session.get(Job, key) if key else None
     return job if job is not None and job.owner_id == user.id else None
 
 
 def visible_workflow(session: Session, user: User, workflow_id: str) -> Workflow | None:
     """The owner, or an admin of the owner's institution, may see a workflow."""
-    key = _uuid(workflow_id)
+    key = as_uuid(workflow_id)
     workflow = session.get(Workflow, key) if key else None
     if workflow is None:
         return None

@@ -1,6 +1,8 @@
 """The JSON shapes of what the API returns and the pages' polling scripts read, written once."""
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,8 +12,14 @@ from core.jobs.workflows import UNDO, WORKFLOWS
 from core.models import Activity, Batch, Job, Notification, SchoolClass, User, Workflow
 from web.common.dates import iso
 
+# Part of every job ETag: a change to job_json's shape must change it, so that no client keeps
+# a body of the old shape after a deploy.
+JOB_JSON_VERSION = 1
+
 
 def job_json(job: Job) -> dict[str, Any]:
+    """`job` (a Job, or a row with its columns under the same names) as the API shows it; every
+    field read here is also in `job_etag`."""
     result = None
     if job.result is not None:
         result = {k: v for k, v in job.result.items() if k != "file_key"}
@@ -29,6 +37,15 @@ def job_json(job: Job) -> dict[str, Any]:
         "error": job.error,
         "result": result,
     }
+
+
+def job_etag(job: Job) -> str:
+    """A strong ETag of job_json(job), from the fields it shows rather than from the body: an
+    unchanged job answers 304 without being serialised."""
+    result = None if job.result is None else json.dumps(job.result, sort_keys=True)
+    fields = (JOB_JSON_VERSION, job.id, job.type, job.state, job.progress, job.attempts, job.created_at,
+              job.started_at, job.finished_at, job.error, result)
+    return hashlib.blake2b(repr(fields).encode(), digest_size=16).hexdigest()
 
 
 def person_json(person: User) -> dict[str, Any]:
