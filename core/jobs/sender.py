@@ -122,6 +122,9 @@ class Sender:
             drained = state.cond.wait_for(lambda: not state.items and not state.in_flight, timeout)
             dropped = len(state.items)
             state.items.clear()
+            left, state.left = state.left, {}
+        if left:  # what the last report did not say yet
+            log.warning("job messages left to the outbox relay: %s", _counts(left))
         if dropped:
             # A send may still be in flight; the thread ends after it (daemon: it never holds
             # the process up).
@@ -182,8 +185,11 @@ class Sender:
             if now - state.reported_at < REPORT_EVERY_SECONDS:
                 return
             left, state.left, state.reported_at = state.left, {}, now
-        log.warning("job messages left to the outbox relay: %s",
-                    ", ".join(f"{n} {why}" for why, n in sorted(left.items())))
+        log.warning("job messages left to the outbox relay: %s", _counts(left))
+
+
+def _counts(left: dict[str, int]) -> str:
+    return ", ".join(f"{n} {why}" for why, n in sorted(left.items()))
 
 
 _SENDERS: weakref.WeakSet[Sender] = weakref.WeakSet()
