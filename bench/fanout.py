@@ -133,9 +133,11 @@ class _Stack:
 
 
 @contextmanager
-def _running_stack(database_url: str | None) -> Iterator[_Stack]:
+def _running_stack(database_url: str | None, log_dir: str | None) -> Iterator[_Stack]:
     with tempfile.TemporaryDirectory(prefix="aula-bench-fanout-") as tmp:
-        stack = _Stack(Path(tmp), database_url)
+        workdir = Path(log_dir) if log_dir else Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        stack = _Stack(workdir, database_url)
         try:
             stack.start()
             yield stack
@@ -217,11 +219,14 @@ def _aware(value: Any) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def measure(database_url: str | None = None, students_per_class: int = 200, classes: int = 5) -> dict[str, Any]:
+def measure(database_url: str | None = None, students_per_class: int = 200, classes: int = 5,
+            log_dir: str | None = None) -> dict[str, Any]:
     """Publish `classes` activities to classes of `students_per_class` on a fresh local stack and
-    time it from the first publish to the last teacher summary (see the module docstring)."""
+    time it from the first publish to the last teacher summary (see the module docstring).
+    `log_dir` keeps the processes' logs (and the SQLite file) there; by default they go to a
+    temporary directory removed at the end."""
     expected = students_per_class * classes
-    with _running_stack(database_url) as stack:
+    with _running_stack(database_url, log_dir) as stack:
         engine = sa.create_engine(stack.env["DATABASE_URL"])
         try:
             _slug, picked = _seed(stack, engine, students_per_class, classes)
@@ -292,8 +297,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="a migrated-or-empty database to run on (default: a throw-away SQLite file)")
     parser.add_argument("--students-per-class", type=int, default=200)
     parser.add_argument("--classes", type=int, default=5)
+    parser.add_argument("--log-dir", help="keep the processes' logs here (default: removed at the end); "
+                                          "BENCH_LOG_LEVEL sets their level (default WARNING)")
     args = parser.parse_args(argv)
-    result = measure(args.database_url, args.students_per_class, args.classes)
+    result = measure(args.database_url, args.students_per_class, args.classes, args.log_dir)
     print(json.dumps(result, indent=2))
     ok = all(result[k] == result["expected"] for k in ("emails_at_ses", "recipients_at_ses", "email_effects"))
     return 0 if ok and result["recipients_more_than_once"] == 0 and result["summaries"] == args.classes else 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.sessions import SessionInterface
 
 from core.app import create_base_app
 from core.settings import Settings
@@ -9,9 +10,21 @@ from worker import loopback, sqsd
 from worker.registries import check_registries
 
 
+class _NoSessions(SessionInterface):
+    """sqsd sends no cookies and the worker keeps no login: do not build a signed-cookie session
+    (a serializer, a cookie parse) for every message."""
+
+    def open_session(self, app, request):
+        return None  # Flask then uses its null session
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     check_registries()  # every declared job type, workflow step and periodic task is implemented
     app = create_base_app("worker", settings)
+    app.session_interface = _NoSessions()
     loopback.install(app)  # sqsd POSTs from this instance; nobody else may
     app.register_blueprint(sqsd.bp)
     return app

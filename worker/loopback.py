@@ -10,6 +10,7 @@ served to X-Forwarded-For and sets X-Real-IP to it.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -21,9 +22,14 @@ from core.jobs.sqsd_paths import SQSD_PREFIX
 
 log = logging.getLogger(__name__)
 FORWARDING_HEADERS = ("X-Forwarded-For", "X-Real-IP")
+# Their WSGI names: the environ holds one value per header (servers join repeated lines with
+# commas), so reading it directly is what request.headers.getlist() gives, without its scan of
+# the whole environ on every sqsd POST.
+_ENVIRON_KEYS = tuple("HTTP_" + header.upper().replace("-", "_") for header in FORWARDING_HEADERS)
 SQSD_BLUEPRINT = "sqsd"  # worker/sqsd.py
 
 
+@functools.lru_cache(maxsize=256)  # the same few addresses on every POST (sqsd's, nginx's)
 def is_loopback(address: str | None) -> bool:
     """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback; False for anything else, unparsable included."""
     try:
@@ -37,8 +43,8 @@ def is_loopback(address: str | None) -> bool:
 
 def _recorded_addresses() -> list[str]:
     """Every address in the forwarding headers, each header line and each comma-separated entry."""
-    return [entry for header in FORWARDING_HEADERS for line in request.headers.getlist(header)
-            for entry in line.split(",")]
+    environ = request.environ
+    return [entry for key in _ENVIRON_KEYS if (line := environ.get(key)) is not None for entry in line.split(",")]
 
 
 def _peer_address() -> str | None:

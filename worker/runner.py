@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -49,37 +49,41 @@ def run_message(services: Services, envelope: Envelope, handlers: Mapping[str, H
         return Outcome(422, {"error": f"unknown job type {envelope.type!r}"})
 
     job_type = handler.job_type
-    with services.db.sessions() as session:
-        job = session.get(Job, envelope.job_id)
-        if job is None:
-            # Rows are only deleted long after their messages are gone, so a missing row means a
-            # misconfigured database or a foreign message: keep it (redeliver, then dead-letter).
-            log.error("job row not found")
-            return Outcome(404, {"error": f"job {envelope.job_id} not found"})
-        if job.type != envelope.type:
-            log.error("message type %r does not match the job's type %r", envelope.type, job.type)
-            return Outcome(422, {"error": "message type does not match the job"})
-
-        # Queue wait runs from when this attempt could start: enqueued, or its retry fell due.
-        ready_at = job.next_attempt_at or job.created_at
+    # One connection for the whole message: the session commits more than once (the claim, the
+    # outcome), and giving the connection back to the pool in between would check it out, and
+    # ping it, again for the next statement.
+    with services.db.engine.connect() as connection, services.db.sessions(bind=connection) as session:
         claimed_at = utcnow()
-        attempt = lifecycle.claim(session, job.id, job_type, claimed_at)
-        session.refresh(job)
-        if attempt is None:
-            return _not_claimed(services, session, job, job_type, claimed_at)
+        # The common case in one statement, on the connection (no ORM): claim and read the row.
+        job = lifecycle.claim_run(connection, envelope.job_id, job_type, claimed_at)
+        if job is None:
+            return _not_claimed(services, session, envelope, job_type, claimed_at)
 
-        bind(attempt=attempt)
-        log.info("job started (attempt %d of %d)", attempt, job_type.max_attempts)
-        ctx = JobContext(job=job, job_type=job_type, attempt=attempt, session=session, services=services)
+        bind(attempt=job.attempts)
+        # DEBUG: every run ends in one INFO metric line (core/metrics.py) with the same context.
+        log.debug("job started (attempt %d of %d)", job.attempts, job_type.max_attempts)
+        ctx = JobContext(job=job, job_type=job_type, attempt=job.attempts, session=session, services=services)
         outcome = _run(ctx, handler)
         # Follow-ups, next workflow steps and retries were committed with the outcome; send now.
         outbox.flush(session, services.queue)
+        # Queue wait runs from when this attempt could start: enqueued, or its retry fell due.
+        ready_at = job.next_attempt_at or job.created_at
         services.metrics.job_finished(job_type.name, METRIC_OUTCOMES.get(outcome.body.get("outcome"), "other"),
                                       time.monotonic() - ctx.started, (claimed_at - ready_at).total_seconds())
         return outcome
 
 
-def _not_claimed(services: Services, session: Session, job: Job, job_type: JobType, now: datetime) -> Outcome:
+def _not_claimed(services: Services, session: Session, envelope: Envelope, job_type: JobType,
+                 now: datetime) -> Outcome:
+    job = session.get(Job, envelope.job_id)
+    if job is None:
+        # Rows are only deleted long after their messages are gone, so a missing row means a
+        # misconfigured database or a foreign message: keep it (redeliver, then dead-letter).
+        log.error("job row not found")
+        return Outcome(404, {"error": f"job {envelope.job_id} not found"})
+    if job.type != envelope.type:
+        log.error("message type %r does not match the job's type %r", envelope.type, job.type)
+        return Outcome(422, {"error": "message type does not match the job"})
     if lifecycle.give_up_expired(session, job.id, job_type, now):
         # Its worker died on the last attempt it had (killed, instance gone): recorded as a
         # failure, which moves its batch or workflow on; send what that enqueued.
@@ -142,7 +146,7 @@ def _run(ctx: JobContext, handler: Handler[Any]) -> Outcome:
         log.warning("job finished but its lease was lost; the newer run's outcome stands")
         return Outcome(200, {"outcome": "lease_lost"})
     session.commit()
-    log.info("job succeeded in %.3f s", time.monotonic() - ctx.started)
+    # No line of its own: the metric line (core/metrics.py) says "job <type> succeeded in <s>".
     return Outcome(200, {"outcome": "succeeded"})
 
 
@@ -159,8 +163,8 @@ def _transient(ctx: JobContext, exc: Exception) -> Outcome:
     if not lifecycle.schedule_retry(session, job.id, ctx.attempt, error, next_at):
         session.rollback()
         return Outcome(200, {"outcome": "lease_lost"})
-    session.refresh(job)
-    outbox.requeue(session, job)
+    # The claimed snapshot with the new due time: the envelope and delay of the retry's message.
+    outbox.requeue(session, replace(job, next_attempt_at=next_at))
     session.commit()
     log.warning("job attempt %d failed, retrying at %s: %s", ctx.attempt, next_at.isoformat(), error, exc_info=exc)
     return Outcome(200, {"outcome": "retry_scheduled", "next_attempt_at": next_at.isoformat()})

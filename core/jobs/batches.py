@@ -1,5 +1,15 @@
 """Fan-out batches: N child jobs, counters, and one follow-up when the last child ends.
 
+A batch counts units, not jobs: a child may stand for several (one email job per chunk of
+recipients stands for each of its recipients), so `total`, `succeeded` and `failed` say how
+many recipients were emailed, whatever the chunking. A child's payload class says how many
+units a job of it stands for with a `batch_units(stored_payload)` classmethod (one when it has
+none). When a child ends, it settles all of its units at once: as many as its result's
+`batch_counts.succeeded` says succeeded (a succeeded child without it: all of them; any other
+end without it: none), the rest failed. A child that does part of its work and then fails,
+is cancelled or dies therefore counts what it did: it keeps `batch_counts` in its result as it
+goes (worker/context.py `checkpoint`).
+
 The transaction that makes a child terminal also counts it (one UPDATE ... RETURNING on the
 batch row, which serialises concurrent completions on PostgreSQL's row lock and SQLite's
 write lock). The one that brings the count to the total also sets `completed_at` under the
@@ -9,7 +19,9 @@ once, whether children succeeded or failed.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -17,7 +29,29 @@ from sqlalchemy.orm import Session
 from core.db import utcnow
 from core.jobs.contract import JobType, Payload
 from core.jobs.outbox import new_job, new_jobs, stored_payload
+from core.jobs.types import JOB_TYPES
 from core.models import Batch
+
+# The key of a child's result that says how many of its units succeeded (see the docstring).
+COUNTS = "batch_counts"
+
+
+def units_of(job_type: str, payload: Mapping[str, Any]) -> int:
+    """How many of its batch's units a child job of `job_type` with this stored payload stands for."""
+    declared = JOB_TYPES.get(job_type)
+    count = getattr(declared.payload, "batch_units", None) if declared is not None else None
+    return max(1, int(count(payload))) if count is not None else 1
+
+
+def settled(units: int, state: str, result: Mapping[str, Any] | None) -> tuple[int, int]:
+    """(succeeded, failed) units of a child that ended in `state` with `result`."""
+    counts = result.get(COUNTS) if isinstance(result, Mapping) else None
+    done = counts.get("succeeded") if isinstance(counts, Mapping) else None
+    if isinstance(done, int) and not isinstance(done, bool):
+        succeeded = min(max(done, 0), units)
+    else:
+        succeeded = units if state == "succeeded" else 0
+    return succeeded, units - succeeded
 
 
 def start_batch(
@@ -33,13 +67,14 @@ def start_batch(
     """A batch and its children. `key` (unique) is what other code finds the batch by; the
     follow-up's payload gets the batch's `summary` (a BatchSummary) when the last child ends."""
     followup_type, followup_payload = stored_payload(*followup) if followup else (None, {})
+    stored = [stored_payload(job_type, payload) for job_type, payload in children]
     batch = Batch(
         id=uuid.uuid4(),
         owner_id=owner_id,
         parent_job_id=parent_job_id,
         key=key,
         description=description,
-        total=len(children),
+        total=sum(units_of(declared.name, data) for declared, data in stored),
         followup_type=followup_type.name if followup_type else None,
         followup_payload=followup_payload,
     )
@@ -48,8 +83,8 @@ def start_batch(
     new_jobs(
         session,
         [
-            {"type": job_type, "payload": payload, "owner_id": owner_id, "batch_id": batch.id, "parent_id": parent_job_id}
-            for job_type, payload in children
+            {"type": declared, "payload": data, "owner_id": owner_id, "batch_id": batch.id, "parent_id": parent_job_id}
+            for declared, data in stored
         ],
     )
     if not children:
@@ -57,12 +92,14 @@ def start_batch(
     return batch
 
 
-def child_finished(session: Session, batch_id: uuid.UUID, succeeded: bool, now: datetime) -> None:
-    counter = Batch.succeeded if succeeded else Batch.failed
+def child_finished(session: Session, batch_id: uuid.UUID, job_type: str, payload: Mapping[str, Any], state: str,
+                   result: Mapping[str, Any] | None, now: datetime) -> None:
+    """Count a child that just became terminal (in the transaction that made it so)."""
+    succeeded, failed = settled(units_of(job_type, payload or {}), state, result)
     counts = session.execute(
         sa.update(Batch)
         .where(Batch.id == batch_id)
-        .values({counter.key: counter + 1})
+        .values(succeeded=Batch.succeeded + succeeded, failed=Batch.failed + failed)
         .returning(Batch.total, Batch.succeeded, Batch.failed)
     ).one()
     if counts.succeeded + counts.failed >= counts.total:

@@ -6,47 +6,115 @@ longer overwrite the outcome of the run that replaced it. Terminal states never 
 
 Reaching a terminal state also moves the job's batch and workflow on, in the same
 transaction (`_finished`), so a follow-up or next step is enqueued exactly once.
+
+The statements run on the `jobs` table itself (Core, not the ORM), and the two every message
+pays for, the claim and the record of success, are built once at import with bound
+parameters: a run costs two UPDATE ... RETURNING statements and their commits, and no
+statement is compiled, or row loaded into the ORM, per message. RETURNING hands back what
+the next step needs (the claimed row; the links a finished job moves on) in the same round trip.
 """
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from core.db import UTCDateTime
 from core.jobs import batches, workflows
 from core.jobs.types import JobType
 from core.models import Job
 from core.models.jobs import OPEN_STATES
 
+_jobs = Job.__table__
+_c = _jobs.c
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """The job row as the claim left it: what a run needs, returned by the claim itself.
+    `next_attempt_at` is when this attempt fell due (None for a first attempt that was due at
+    once); it stays on the row while the job runs and is cleared when the run ends."""
+
+    id: uuid.UUID
+    type: str
+    payload: dict[str, Any]
+    owner_id: int | None
+    attempts: int
+    trace_id: str
+    batch_id: uuid.UUID | None
+    workflow_id: uuid.UUID | None
+    step: str | None
+    parent_id: uuid.UUID | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+
+
+_CLAIMED = tuple(_c[name] for name in ClaimedJob.__dataclass_fields__)
+_now = sa.bindparam("now", type_=UTCDateTime())
+_CLAIM = (
+    sa.update(_jobs)
+    .where(
+        _c.id == sa.bindparam("job_id"),
+        # A message naming another type than the row's claims nothing (the runner answers 422).
+        _c.type == sa.bindparam("type_name"),
+        sa.or_(
+            # state = ... OR state = ...: an IN list would be re-expanded on every execution.
+            sa.and_(sa.or_(*(_c.state == state for state in OPEN_STATES)),
+                    sa.or_(_c.next_attempt_at.is_(None), _c.next_attempt_at <= _now)),
+            # A run whose worker died is taken over, but only while the job type allows another attempt.
+            sa.and_(_c.state == "running", _c.lease_expires_at < _now, _c.attempts < sa.bindparam("max_attempts")),
+        ),
+    )
+    .values(
+        state="running",
+        attempts=_c.attempts + 1,
+        started_at=sa.func.coalesce(_c.started_at, _now),
+        lease_expires_at=sa.bindparam("lease_until", type_=UTCDateTime()),
+    )
+    .returning(*_CLAIMED)
+)
+# set_config(..., true) lasts until the end of the claim's transaction, and RETURNING runs it only
+# when a row was claimed: no extra round trip for a SET LOCAL.
+_CLAIM_ASYNC_COMMIT = _CLAIM.returning(sa.func.set_config("synchronous_commit", "off", True))
+# What a job's end hands to its batch and workflow.
+_FINISHED = (_c.type, _c.payload, _c.batch_id, _c.workflow_id, _c.step, _c.result, _c.error)
+_SUCCEED = (
+    sa.update(_jobs)
+    .where(_c.id == sa.bindparam("job_id"), _c.state == "running", _c.attempts == sa.bindparam("attempt"))
+    .values(state="succeeded", finished_at=_now, lease_expires_at=None, next_attempt_at=None, progress=100,
+            result=sa.bindparam("result_value", type_=_c.result.type), error=None)
+    .returning(*_FINISHED)
+)
+
 
 def _update(session: Session, job_id: uuid.UUID, *conditions: Any, **values: Any) -> bool:
-    result = session.execute(
-        sa.update(Job)
-        .where(Job.id == job_id, *conditions)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(sa.update(_jobs).where(_c.id == job_id, *conditions).values(**values))
     return result.rowcount == 1
 
 
-def _finished(session: Session, job_id: uuid.UUID, state: str, now: datetime) -> None:
-    job = session.execute(
-        sa.select(Job.batch_id, Job.workflow_id, Job.step, Job.result, Job.error).where(Job.id == job_id)
-    ).one()
-    if job.batch_id is not None:
-        batches.child_finished(session, job.batch_id, state == "succeeded", now)
-    if job.workflow_id is not None and job.step is not None:
-        workflows.step_finished(session, job.workflow_id, job.step, state, job.result or {}, job.error, now)
+def _finished(session: Session, row: Any, state: str, now: datetime) -> None:
+    if row.batch_id is not None:
+        batches.child_finished(session, row.batch_id, row.type, row.payload, state, row.result, now)
+    if row.workflow_id is not None and row.step is not None:
+        workflows.step_finished(session, row.workflow_id, row.step, state, row.result or {}, row.error, now)
 
 
 def _end(session: Session, job_id: uuid.UUID, conditions: tuple[Any, ...], state: str, now: datetime, **values: Any) -> bool:
-    ended = _update(session, job_id, *conditions, state=state, finished_at=now, lease_expires_at=None, **values)
-    if ended:
-        _finished(session, job_id, state, now)
-    return ended
+    row = session.execute(
+        sa.update(_jobs)
+        .where(_c.id == job_id, *conditions)
+        .values(state=state, finished_at=now, lease_expires_at=None, next_attempt_at=None, **values)
+        .returning(*_FINISHED)
+    ).one_or_none()
+    if row is None:
+        return False
+    _finished(session, row, state, now)
+    return True
 
 
 def lease_expired_error(attempts: int, gave_up: bool) -> str:
@@ -54,29 +122,33 @@ def lease_expired_error(attempts: int, gave_up: bool) -> str:
     return f"gave up after {attempts} attempts: {error}" if gave_up else error
 
 
+def claim_run(db: Session | Connection, job_id: uuid.UUID, job_type: JobType, now: datetime) -> ClaimedJob | None:
+    """Take a job of `job_type` for one attempt and commit; return the row as claimed, or None if
+    it is not claimable (another type, running under a live lease, finished, a retry that is not
+    due yet, or a run whose lease expired on its last attempt: `give_up_expired` ends that one).
+
+    On PostgreSQL the claim commits without waiting for its WAL to reach the disk
+    (synchronous_commit off, for this one transaction): the run's outcome is committed durably
+    before sqsd gets its 200, and that flush covers the claim too. A claim lost to a crash of the
+    database before then leaves the job claimable again, exactly as if this worker had died."""
+    params = {"job_id": job_id, "type_name": job_type.name, "now": now, "max_attempts": job_type.max_attempts,
+              "lease_until": now + job_type.lease}
+    if _dialect(db) == "postgresql":
+        row = db.execute(_CLAIM_ASYNC_COMMIT, params).first()
+    else:
+        row = db.execute(_CLAIM, params).first()
+    db.commit()
+    return None if row is None else ClaimedJob(*row[:len(_CLAIMED)])
+
+
+def _dialect(db: Session | Connection) -> str:
+    return db.dialect.name if isinstance(db, Connection) else db.get_bind().dialect.name
+
+
 def claim(session: Session, job_id: uuid.UUID, job_type: JobType, now: datetime) -> int | None:
-    """Take the job for one attempt; return the attempt number, or None if it is not claimable
-    (running under a live lease, finished, a retry that is not due yet, or a run whose lease
-    expired on its last attempt: `give_up_expired` ends that one)."""
-    claimable = sa.or_(
-        sa.and_(Job.state.in_(OPEN_STATES), sa.or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now)),
-        # A run whose worker died is taken over, but only while the job type allows another attempt.
-        sa.and_(Job.state == "running", Job.lease_expires_at < now, Job.attempts < job_type.max_attempts),
-    )
-    claimed = _update(
-        session,
-        job_id,
-        claimable,
-        state="running",
-        attempts=Job.attempts + 1,
-        started_at=sa.func.coalesce(Job.started_at, now),
-        lease_expires_at=now + job_type.lease,
-        next_attempt_at=None,
-    )
-    session.commit()
-    if not claimed:
-        return None
-    return session.scalar(sa.select(Job.attempts).where(Job.id == job_id))
+    """`claim_run`, for callers that need only the attempt number."""
+    claimed = claim_run(session, job_id, job_type, now)
+    return None if claimed is None else claimed.attempts
 
 
 def give_up_expired(session: Session, job_id: uuid.UUID, job_type: JobType, now: datetime) -> bool:
@@ -84,36 +156,57 @@ def give_up_expired(session: Session, job_id: uuid.UUID, job_type: JobType, now:
     dying), moving its batch or workflow on like any failure. Does not commit. False if the job
     is not in that situation (anything else, or another delivery or the reclaim got there first)."""
     attempts = session.scalar(
-        sa.select(Job.attempts).where(
-            Job.id == job_id, Job.state == "running", Job.lease_expires_at < now, Job.attempts >= job_type.max_attempts
+        sa.select(_c.attempts).where(
+            _c.id == job_id, _c.state == "running", _c.lease_expires_at < now, _c.attempts >= job_type.max_attempts
         )
     )
     if attempts is None:
         return False
-    expired = (Job.state == "running", Job.lease_expires_at < now, Job.attempts == attempts)
+    expired = (_c.state == "running", _c.lease_expires_at < now, _c.attempts == attempts)
     return _end(session, job_id, expired, "failed", now, error=lease_expired_error(attempts, gave_up=True))
 
 
 def _owned(attempt: int) -> tuple[Any, ...]:
-    return (Job.state == "running", Job.attempts == attempt)
+    return (_c.state == "running", _c.attempts == attempt)
 
 
 def heartbeat(session: Session, job_id: uuid.UUID, attempt: int, progress: int, lease: timedelta, now: datetime) -> bool:
     """Record progress and extend the lease. False means stop: this run no longer owns the job,
     or its owner asked to cancel it."""
     ok = _update(
-        session, job_id, *_owned(attempt), Job.cancel_requested_at.is_(None),
+        session, job_id, *_owned(attempt), _c.cancel_requested_at.is_(None),
         progress=max(0, min(100, progress)), lease_expires_at=now + lease,
     )
     session.commit()
     return ok
 
 
+def checkpoint(session: Session, job_id: uuid.UUID, attempt: int, progress: int, lease: timedelta, now: datetime,
+               result: dict[str, Any] | None = None) -> str:
+    """A progress point inside the handler's own transaction (the caller commits it with the
+    handler's writes so far): records progress, extends the lease and, if given, a partial
+    result. Returns "owned", "cancel_requested" (still owned: the caller commits, then stops), or
+    "lost" (another run owns the job now; nothing was written to the job row)."""
+    values: dict[str, Any] = {"progress": max(0, min(100, progress)), "lease_expires_at": now + lease}
+    if result is not None:
+        values["result"] = result
+    row = session.execute(
+        sa.update(_jobs).where(_c.id == job_id, *_owned(attempt)).values(**values).returning(_c.cancel_requested_at)
+    ).first()
+    if row is None:
+        return "lost"
+    return "owned" if row.cancel_requested_at is None else "cancel_requested"
+
+
 # The outcomes below do not commit: the caller commits, so the handler's own writes, the
 # outcome, and whatever it enqueues (follow-up, next step) land together or not at all.
 
 def succeed(session: Session, job_id: uuid.UUID, attempt: int, result: dict[str, Any], now: datetime) -> bool:
-    return _end(session, job_id, _owned(attempt), "succeeded", now, progress=100, result=result, error=None)
+    row = session.execute(_SUCCEED, {"job_id": job_id, "attempt": attempt, "now": now, "result_value": result}).first()
+    if row is None:
+        return False
+    _finished(session, row, "succeeded", now)
+    return True
 
 
 def fail(session: Session, job_id: uuid.UUID, attempt: int, error: str, now: datetime) -> bool:
@@ -122,7 +215,7 @@ def fail(session: Session, job_id: uuid.UUID, attempt: int, error: str, now: dat
 
 def cancelled(session: Session, job_id: uuid.UUID, attempt: int, now: datetime) -> bool:
     """A running job stopped at a progress point because its owner asked."""
-    conditions = (*_owned(attempt), Job.cancel_requested_at.is_not(None))
+    conditions = (*_owned(attempt), _c.cancel_requested_at.is_not(None))
     return _end(session, job_id, conditions, "cancelled", now, error="cancelled by its owner while running")
 
 
@@ -137,25 +230,25 @@ def schedule_retry(session: Session, job_id: uuid.UUID, attempt: int, error: str
 def request_cancel(session: Session, job_id: uuid.UUID, now: datetime) -> str:
     """Cancel an open job at once; ask a running one to stop at its next progress point.
     Returns "cancelled", "cancelling", or the terminal state it already had."""
-    if _end(session, job_id, (Job.state.in_(OPEN_STATES),), "cancelled", now, error="cancelled by its owner"):
+    if _end(session, job_id, (_c.state.in_(OPEN_STATES),), "cancelled", now, error="cancelled by its owner"):
         return "cancelled"
-    if _update(session, job_id, Job.state == "running", cancel_requested_at=sa.func.coalesce(Job.cancel_requested_at, now)):
+    if _update(session, job_id, _c.state == "running", cancel_requested_at=sa.func.coalesce(_c.cancel_requested_at, now)):
         return "cancelling"
-    return session.scalar(sa.select(Job.state).where(Job.id == job_id)) or "missing"
+    return session.scalar(sa.select(_c.state).where(_c.id == job_id)) or "missing"
 
 
 def reclaim_stalled(session: Session, job_types: dict[str, JobType], now: datetime, limit: int = 500) -> int:
     """Requeue running jobs whose lease expired (worker killed, instance gone); fail those that
     used up their attempts. Safe to run concurrently: each row changes under its own condition."""
     stalled = session.execute(
-        sa.select(Job.id, Job.type, Job.attempts)
-        .where(Job.state == "running", Job.lease_expires_at < now)
+        sa.select(_c.id, _c.type, _c.attempts)
+        .where(_c.state == "running", _c.lease_expires_at < now)
         .limit(limit)
     ).all()
     changed = 0
     for job_id, type_name, attempts in stalled:
         job_type = job_types.get(type_name)
-        expired = (Job.state == "running", Job.lease_expires_at < now, Job.attempts == attempts)
+        expired = (_c.state == "running", _c.lease_expires_at < now, _c.attempts == attempts)
         if job_type is None:
             error = f"{lease_expired_error(attempts, gave_up=False)}; job type {type_name!r} is unknown here"
             changed += _end(session, job_id, expired, "failed", now, error=error)

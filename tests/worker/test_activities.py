@@ -1,5 +1,7 @@
-"""Publishing an activity end to end, in-process: fan-out → one email per student (moto SES) →
-one summary to the teacher; exactly once even with a worker killed mid-batch and duplicates."""
+"""Publishing an activity end to end, in-process: fan-out → email chunks of EMAIL_CHUNK_SIZE
+students (moto SES) → one summary to the teacher, which counts students; exactly once even with
+a worker killed mid-chunk and duplicates (except the documented window: the emails a dead run
+sent after its last checkpoint)."""
 from __future__ import annotations
 
 import json
@@ -14,14 +16,15 @@ from moto.core.utils import unix_time as moto_unix_time
 from moto.sqs import models as moto_sqs_models
 
 from core.db import utcnow
-from core.jobs import lifecycle
 from core.jobs.outbox import envelope_for, flush
-from core.jobs.types import JOB_TYPES
+from core.jobs.types import EMAIL_CHUNK_SIZE
 from core.models import Activity, Batch, Effect, Enrollment, Job, Notification, User
 from tests import factories
 from tests.sqsd import deliver, fire_task, pump
 from tests.support.ses import SentMail
 from web.common.activities import publish_activity
+from worker.handlers import email as email_handler
+from worker.handlers.email import RECORD_EVERY
 
 
 @pytest.fixture
@@ -42,6 +45,13 @@ def _fast_moto_sqs_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(moto_sqs_models, "unix_time", unix_time)
     monkeypatch.setattr(moto_sqs_models, "unix_time_millis", unix_time_millis)
+
+
+@pytest.fixture(autouse=True)
+def _checkpoints_by_count_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk records its emails every RECORD_EVERY sends, never early because a slow machine let
+    RECORD_INTERVAL pass, so the tests know the window a dead run leaves."""
+    monkeypatch.setattr(email_handler, "RECORD_INTERVAL", 3600.0)
 
 
 def _class_of(db, students: int):
@@ -100,7 +110,7 @@ def test_publishing_notifies_and_emails_every_student_then_the_teacher_once(web_
 
     statuses = _drain(sqs, aws, worker_client)
 
-    assert statuses == [200] * 32  # the fan-out, 30 emails, the summary
+    assert statuses == [200] * 3  # the fan-out, one chunk of 30 emails, the summary
     _assert_everyone_emailed_once(db, sent, activity, students)
     notified = set(db.scalars(
         sa.select(Notification.user_id).where(Notification.dedupe_key == f"activity:{activity.id}")))
@@ -118,48 +128,78 @@ def test_publishing_notifies_and_emails_every_student_then_the_teacher_once(web_
     followup = db.get(Job, batch.followup_job_id)
     assert followup.state == "succeeded" and followup.result["notified"] is True
     assert followup.payload["summary"] == {"batch_id": str(batch.id), "total": 30, "succeeded": 30, "failed": 0}
-    assert _count(db, Job, Job.batch_id == batch.id, Job.state == "succeeded") == 30
+    [chunk] = db.scalars(sa.select(Job).where(Job.batch_id == batch.id)).all()
+    assert (chunk.type, chunk.state, len(chunk.payload["recipients"])) == ("email_chunk", "succeeded", 30)
 
 
-def test_500_students_get_exactly_500_emails_even_with_a_worker_killed_mid_batch_and_duplicates(
-    web_app, worker_client, db, sqs, aws, sent
+def test_a_class_is_emailed_in_chunks_and_the_batch_counts_students(web_app, worker_client, db, sqs, aws, sent):
+    teacher, group, students = _class_of(db, 2 * EMAIL_CHUNK_SIZE + 7)
+    activity, fanout = _publish(web_app, db, teacher, group)
+
+    assert _drain(sqs, aws, worker_client) == [200] * 5  # the fan-out, 3 chunks, the summary
+
+    _assert_everyone_emailed_once(db, sent, activity, students)
+    batch = db.scalars(sa.select(Batch).where(Batch.parent_job_id == fanout.id)).one()
+    chunks = db.scalars(sa.select(Job).where(Job.batch_id == batch.id)).all()
+    assert sorted(len(c.payload["recipients"]) for c in chunks) == [7, EMAIL_CHUNK_SIZE, EMAIL_CHUNK_SIZE]
+    assert sorted(r["to_user_id"] for c in chunks for r in c.payload["recipients"]) == sorted(students)
+    assert (batch.total, batch.succeeded, batch.failed) == (len(students), len(students), 0)
+    [summary] = _summaries(db, teacher)
+    assert summary.title == f"Activity 'Lista 1': emailed {len(students)} of {len(students)} students"
+
+
+class _Killed(BaseException):
+    """SIGKILL as the database sees it: the run stops mid-chunk and nothing uncommitted happens
+    (not an Exception, so neither the handler nor the runner catches it)."""
+
+
+def test_500_students_get_their_emails_once_even_with_a_worker_killed_mid_chunk_and_duplicates(
+    web_app, worker_app, worker_client, db, sqs, aws, sent
 ):
     queue_url = aws["SQS_QUEUE_URL"]
     teacher, group, students = _class_of(db, 500)
     activity, fanout = _publish(web_app, db, teacher, group)
     fanout_body = envelope_for(fanout).to_json()
-    assert pump(sqs, queue_url, worker_client, max_rounds=1) == [200]  # the fan-out: 500 email messages queued
+    assert pump(sqs, queue_url, worker_client, max_rounds=1) == [200]  # the fan-out: 10 chunk messages queued
 
-    # A first worker gets through part of the batch...
+    # A first worker gets through four chunks...
     delivered = []
-    for _ in range(20):
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        for message in messages:
-            assert deliver(worker_client, message["Body"]).status_code == 200
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            delivered.append(message["Body"])
-    assert len(delivered) == 200 and sent.count() == 200
+    for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=4)["Messages"]:
+        assert deliver(worker_client, message["Body"]).status_code == 200
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        delivered.append(message["Body"])
+    assert sent.count() == 4 * EMAIL_CHUNK_SIZE
 
-    # ...then is killed in the middle of an email job: claimed, running, no email sent, its
-    # message in flight and not deleted. Its lease has run out by the time anyone looks.
+    # ...then is killed in the middle of the fifth: claimed, some emails recorded at a
+    # checkpoint, a few more accepted by SES but not recorded yet, its message in flight.
     [killed_message] = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)["Messages"]
     killed_id = uuid.UUID(json.loads(killed_message["Body"])["job_id"])
-    email_type = JOB_TYPES["email"]
-    with web_app.extensions["aula"].db.sessions() as side:
-        assert lifecycle.claim(side, killed_id, email_type, utcnow() - email_type.lease - timedelta(seconds=1)) == 1
+    mailer = worker_app.extensions["aula"].mailer
+    real_ses, dies_at = mailer.ses, RECORD_EVERY + 4
+    mailer.ses = _DyingSes(real_ses, dies_at)
+    try:
+        with pytest.raises(_Killed):
+            deliver(worker_client, killed_message["Body"])
+    finally:
+        mailer.ses = real_ses
+    window = dies_at - 1 - RECORD_EVERY  # sent, not recorded: the at-least-once window
+    assert sent.count() == 4 * EMAIL_CHUNK_SIZE + RECORD_EVERY + window
     assert db.get(Job, killed_id).state == "running"
+    # Its lease runs out (time limit + 30 s) before anyone looks again.
+    db.execute(sa.update(Job).where(Job.id == killed_id).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    db.commit()
 
     # Duplicates: SQS delivers some messages a second time (at-least-once; or the relay and the
     # fast path both sent one), the fan-out's among them.
-    for body in delivered[:25] + [fanout_body]:
+    for body in delivered[:3] + [fanout_body]:
         again = deliver(worker_client, body, receive_count=2)
         assert again.status_code == 200 and again.get_json()["outcome"] == "not_claimed"
 
     reclaimed = fire_task(worker_client, "reclaim-stalled", "/sqsd/tasks/reclaim-stalled").get_json()
     assert (reclaimed["reclaimed"], reclaimed["sent"]) == (1, 1)
     statuses = _drain(sqs, aws, worker_client)
-    # The 299 emails not yet sent, the reclaimed one's new message, then the summary.
-    assert statuses.count(200) == len(statuses) == 301
+    # The five chunks not yet run, the reclaimed one's new message, then the summary.
+    assert statuses.count(200) == len(statuses) == 7
 
     # The killed worker's own message comes back after its visibility timeout: nothing left to do.
     sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=killed_message["ReceiptHandle"],
@@ -167,13 +207,34 @@ def test_500_students_get_exactly_500_emails_even_with_a_worker_killed_mid_batch
     assert _drain(sqs, aws, worker_client) == [200]
     db.expire_all()
     killed = db.get(Job, killed_id)
-    assert (killed.state, killed.attempts) == ("succeeded", 2)
+    assert (killed.state, killed.attempts, killed.result["already_sent"]) == ("succeeded", 2, RECORD_EVERY)
 
-    _assert_everyone_emailed_once(db, sent, activity, students)
+    emails = dict(db.execute(sa.select(User.id, User.email).where(User.id.in_(students))).all())
+    recipients = sent.recipients()
+    assert set(recipients) == set(emails.values()) and sent.count() == 500 + window
+    twice = {address for address, n in recipients.items() if n > 1}
+    killed_recipients = [r["to_user_id"] for r in killed.payload["recipients"]]
+    assert twice == {emails[i] for i in killed_recipients[RECORD_EVERY:RECORD_EVERY + window]}
+    assert set(recipients.values()) == {1, 2}
+    assert _count(db, Effect, Effect.key.like(f"email:activity:{activity.id}:student:%")) == 500
     [summary] = _summaries(db, teacher)
     assert summary.title == "Activity 'Lista 1': emailed 500 of 500 students"
     assert _count(db, Job, Job.type == "activity_summary") == 1
-    assert _count(db, Batch) == 1
+    batch = db.scalars(sa.select(Batch)).one()
+    assert (batch.total, batch.succeeded, batch.failed) == (500, 500, 0)
+
+
+class _DyingSes:
+    """SES until the `dies_at`-th send, where the worker process dies."""
+
+    def __init__(self, real, dies_at: int):
+        self.real, self.dies_at, self.calls = real, dies_at, 0
+
+    def send_email(self, **kwargs):
+        self.calls += 1
+        if self.calls == self.dies_at:
+            raise _Killed()
+        return self.real.send_email(**kwargs)
 
 
 class _RejectingSes:
@@ -203,10 +264,13 @@ def test_a_batch_with_permanently_failed_emails_still_summarises_once(
     assert sent.count() == 4 and not refused & set(sent.recipients())
     [summary] = _summaries(db, teacher)
     assert summary.title == "Activity 'Prova 2': emailed 4 of 6 students, 2 failed"
-    assert "failed emails are listed" in summary.body
-    failed = db.scalars(sa.select(Job).where(Job.type == "email", Job.state == "failed")).all()
-    assert len(failed) == 2 and all(j.attempts == 1 for j in failed)
-    assert all("(MessageRejected): Address is on the suppression list" in j.error for j in failed)
+    assert "failed emails are listed, with their errors, in the results of this batch's email jobs" in summary.body
+    # The chunk itself succeeded, once: a refused address fails its own email, not the others.
+    [chunk] = db.scalars(sa.select(Job).where(Job.type == "email_chunk")).all()
+    assert (chunk.state, chunk.attempts, chunk.result["sent"], chunk.result["failed"]) == ("succeeded", 1, 4, 2)
+    failures = chunk.result["failures"]
+    assert {f["to_user_id"] for f in failures} == set(students[:2])
+    assert all("(MessageRejected): Address is on the suppression list" in f["error"] for f in failures)
     assert _count(db, Notification, Notification.dedupe_key == f"activity:{activity.id}") == 6  # in-app for all
 
 
@@ -220,7 +284,7 @@ def test_a_second_fanout_for_the_same_activity_creates_nothing_new(web_app, work
     assert deliver(worker_client, envelope_for(again).to_json()).get_json()["outcome"] == "succeeded"
     db.expire_all()
     assert db.get(Job, again.id).result["already_started"] is True
-    assert _count(db, Batch) == 1 and _count(db, Job, Job.type == "email") == 3
+    assert _count(db, Batch) == 1 and _count(db, Job, Job.type == "email_chunk") == 1
     assert sent.count() == 3 and len(_summaries(db, teacher)) == 1
     assert _count(db, Notification, Notification.dedupe_key == f"activity:{activity.id}") == 3
 
@@ -255,4 +319,4 @@ def test_a_fanout_for_a_deleted_activity_fails_with_a_readable_error(web_app, wo
     row = db.get(Job, fanout.id)
     assert (row.state, row.attempts) == ("failed", 1)
     assert row.error == f"activity {activity.id} no longer exists"
-    assert _count(db, Job, Job.type == "email") == 0
+    assert _count(db, Job, Job.type == "email_chunk") == 0

@@ -1,5 +1,6 @@
 """Batches: the transaction that ends the last child enqueues the follow-up exactly once,
-whether children succeeded or failed, even when children finish at the same moment."""
+whether children succeeded or failed, even when children finish at the same moment; a batch
+counts units (an email chunk stands for each of its recipients), whatever ended each child."""
 from __future__ import annotations
 
 import threading
@@ -7,12 +8,15 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from core.db import utcnow
+from core.jobs import batches, lifecycle
 from core.jobs.batches import start_batch
+from core.jobs.contract import JobType
 from core.jobs.outbox import envelope_for, flush
 from core.jobs.types import JOB_TYPES
 from core.models import Batch, Job
 from tests.sqsd import deliver, pump
-from tests.worker.conftest import ProbePayload
+from tests.worker.conftest import ProbePayload, register
 from worker.errors import PermanentJobError
 
 
@@ -109,3 +113,61 @@ def test_children_finishing_together_fire_the_follow_up_exactly_once(worker_app,
         assert (row.succeeded, row.failed) == (len(children), 0)
         summaries = [j for j in _followups(db) if j.payload["summary"]["batch_id"] == str(batch.id)]
         assert len(summaries) == 1
+
+
+class UnitsPayload(ProbePayload):
+    """A child that stands for `units` of its batch, as an email chunk stands for its recipients."""
+
+    @classmethod
+    def batch_units(cls, stored: dict) -> int:
+        return int(stored["units"])
+
+
+def test_a_batch_counts_units_and_each_child_settles_all_of_its_own(worker_app, worker_client, db, sqs, aws,
+                                                                    monkeypatch, probe):
+    def run(ctx):
+        script = ctx.job.payload["script"]
+        if script == "part then fail":
+            # What a chunk does: a checkpoint records how far it got, then it fails for good.
+            ctx.checkpoint(50, {"batch_counts": {"succeeded": 1, "failed": 0}})
+            raise PermanentJobError("gave up half way")
+        if script == "some refused":
+            return {"batch_counts": {"succeeded": 2, "failed": 1}}
+        return {"ok": True}  # no counts: a success settles every unit
+
+    units = JobType("units", UnitsPayload, "Units", time_limit_seconds=30, max_attempts=1)
+    register(monkeypatch, units, run)
+    batch = start_batch(db, owner_id=None, parent_job_id=None, description="units",
+                        children=[(units, UnitsPayload(units=3, script="some refused")),
+                                  (units, UnitsPayload(units=4, script="part then fail")),
+                                  (units, UnitsPayload(units=2, script="cancelled while queued")),
+                                  (units, UnitsPayload(units=1, script="plain"))],
+                        followup=(JOB_TYPES["probe"], ProbePayload(note="done")))
+    db.commit()
+    assert db.get(Batch, batch.id).total == 10
+    queued = db.scalars(sa.select(Job).where(Job.batch_id == batch.id)).all()
+    cancelled = next(j for j in queued if j.payload["script"] == "cancelled while queued")
+    assert lifecycle.request_cancel(db, cancelled.id, utcnow()) == "cancelled"
+    db.commit()
+    for child in queued:
+        if child is not cancelled:
+            assert deliver(worker_client, envelope_for(child).to_json()).status_code == 200
+
+    db.expire_all()
+    row = db.get(Batch, batch.id)
+    # 2 of 3, 1 of 4 (then failed), 0 of 2 (cancelled), 1 of 1.
+    assert (row.total, row.succeeded, row.failed, row.completed_at is not None) == (10, 4, 6, True)
+    [followup] = _followups(db)
+    assert followup.payload["summary"] == {"batch_id": str(batch.id), "total": 10, "succeeded": 4, "failed": 6}
+
+
+@pytest.mark.parametrize("state, result, expected", [
+    ("succeeded", None, (5, 0)),
+    ("succeeded", {"batch_counts": {"succeeded": 3, "failed": 2}}, (3, 2)),
+    ("failed", None, (0, 5)),
+    ("failed", {"batch_counts": {"succeeded": 2}}, (2, 3)),
+    ("cancelled", {"batch_counts": {"succeeded": 9}}, (5, 0)),  # never more than the child stands for
+    ("succeeded", {"batch_counts": {"succeeded": True}}, (5, 0)),  # not a count: ignored
+])
+def test_what_a_finished_child_settles(state, result, expected):
+    assert batches.settled(5, state, result) == expected

@@ -1,4 +1,6 @@
-"""The `email` job: sent once per effect key, SES errors classified, permanent errors readable."""
+"""The `email` job, one email to one user as the previous release enqueued it (the fan-out now
+sends chunks: test_email_chunks.py): sent once per effect key, SES errors classified, permanent
+errors readable."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -71,7 +73,9 @@ def test_a_second_job_for_an_email_already_sent_does_not_send_it_again(worker_cl
     assert deliver(worker_client, envelope_for(second).to_json()).get_json()["outcome"] == "succeeded"
 
     assert sent.count() == 1
-    assert _job(db, second.id).result["already_sent"] is True
+    second_row = _job(db, second.id)
+    assert (second_row.result["already_sent"], second_row.result["sent"]) == (1, 0)
+    assert second_row.result["message_id"] == _job(db, first.id).result["message_id"]
     assert db.scalar(sa.select(sa.func.count()).select_from(Effect)) == 1
 
 
@@ -157,6 +161,15 @@ def test_the_worker_writes_the_local_mailbox_when_configured(worker_app, worker_
     [eml] = (tmp_path / "mailbox").glob("*.eml")
     text = eml.read_text()
     assert f"To: {student.email}" in text and _job(db, job.id).result["message_id"] in text
+
+
+def test_a_row_queued_by_the_previous_release_still_runs(worker_client, db, make_raw_job, sent, lesson):
+    """Exactly what the fan-out stored before chunks existed, never re-validated on the way in."""
+    teacher, student, activity = lesson
+    job = make_raw_job("email", _payload(activity, student), owner_id=teacher.id)
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
+    assert sent.recipients() == {student.email: 1}
+    assert db.get(Effect, _payload(activity, student)["effect_key"]).job_id == job.id
 
 
 def test_recording_an_effect_twice_neither_raises_nor_aborts_the_transaction(db):

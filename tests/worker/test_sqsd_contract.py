@@ -172,10 +172,12 @@ def test_the_last_attempt_fails_the_job(worker_client, db, probe, make_job):
     assert row.error.startswith("gave up after 3 attempts") and "still down" in row.error
 
 
-def test_database_down_is_503_so_sqsd_redelivers(worker_app, worker_client, probe, make_job):
+def test_database_down_is_503_so_sqsd_redelivers(worker_app, worker_client, probe, make_job, monkeypatch):
     job = make_job()
     dead = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 1})
-    worker_app.extensions["aula"].db.sessions.configure(bind=dead)
+    database = worker_app.extensions["aula"].db
+    monkeypatch.setattr(database, "engine", dead)  # the runner takes one connection per message from it
+    database.sessions.configure(bind=dead)
     try:
         response = deliver(worker_client, envelope_for(job).to_json())
     finally:

@@ -1,8 +1,9 @@
 """Publishing an activity, in the background.
 
 `activity_fanout` (core/jobs/types.py ACTIVITY_FANOUT): one in-app notification per enrolled
-student in one INSERT ... SELECT, and a batch of `email` jobs, one per student, whose follow-up
-is `activity_summary`. All of it commits in one transaction with the job's success, so a crash
+student in one INSERT ... SELECT, and a batch of `email_chunk` jobs, one per EMAIL_CHUNK_SIZE
+students (each student with the effect key of their email), whose follow-up is
+`activity_summary`. The batch counts students, not jobs. All of it commits in one transaction with the job's success, so a crash
 leaves either everything or nothing, and a retry starts clean.
 
 `activity_summary` (ACTIVITY_SUMMARY; the summary is added by the batch when its last child
@@ -24,10 +25,12 @@ from core.jobs.batches import start_batch
 from core.jobs.types import (
     ACTIVITY_FANOUT,
     ACTIVITY_SUMMARY,
-    EMAIL,
+    EMAIL_CHUNK,
+    EMAIL_CHUNK_SIZE,
     ActivityFanoutPayload,
     ActivitySummaryPayload,
-    EmailPayload,
+    EmailChunkPayload,
+    EmailRecipient,
 )
 from core.models import Activity, Batch, Enrollment, Notification, User
 from worker.context import JobContext
@@ -79,9 +82,11 @@ def fan_out(ctx: JobContext, payload: ActivityFanoutPayload) -> dict[str, Any]:
         key=batch_key(activity.id),
         description=f"Emails to the students of {school_class.code} about '{activity.title}'"[:200],
         children=[
-            (EMAIL, EmailPayload(template=EMAIL_TEMPLATE, to_user_id=student_id, context={"activity_id": activity.id},
-                                 effect_key=email_effect_key(activity.id, student_id)))
-            for student_id in student_ids
+            (EMAIL_CHUNK, EmailChunkPayload(
+                template=EMAIL_TEMPLATE, context={"activity_id": activity.id},
+                recipients=[EmailRecipient(to_user_id=student_id, effect_key=email_effect_key(activity.id, student_id))
+                            for student_id in student_ids[start:start + EMAIL_CHUNK_SIZE]]))
+            for start in range(0, len(student_ids), EMAIL_CHUNK_SIZE)
         ],
         followup=(ACTIVITY_SUMMARY, ActivitySummaryPayload(activity_id=activity.id, teacher_id=teacher_id)),
     )
@@ -137,7 +142,7 @@ def summarize(ctx: JobContext, payload: ActivitySummaryPayload) -> dict[str, Any
     text = summary_text(activity.title, total, succeeded, failed)
     body = f"{text}. Every student also got an in-app notification."
     if failed:
-        body += " The failed emails are listed, with their errors, among the jobs of this batch."
+        body += " The failed emails are listed, with their errors, in the results of this batch's email jobs."
     created = insert_or_ignore(
         session, Notification, ["user_id", "dedupe_key"],
         user_id=teacher.id, kind="activity_summary", title=text[:200], body=body, activity_id=activity.id,

@@ -1,4 +1,6 @@
-"""The `email` job (core/jobs/types.py EMAIL): one email to one user, sent at most once per
+"""Email jobs: `email_chunk` (core/jobs/types.py EMAIL_CHUNK), the same email to a chunk of
+users, and `email` (EMAIL), one email to one user, as the previous release enqueued it; both
+run the same code, a single email as a chunk of one. Each email is sent at most once per
 effect key.
 
 The payload is small (everything else is loaded from the database when the job runs):
@@ -6,33 +8,57 @@ The payload is small (everything else is loaded from the database when the job r
 template shows, so an email reflects the data at sending time and a queued job stays valid
 across deploys. The effect key names the email's meaning (this activity, this student), not
 the job, so even a second job for the same email does not send it again.
+
+A chunk sends one by one and records what it sent in groups: every RECORD_EVERY sends (or
+RECORD_INTERVAL seconds) one transaction inserts the group's effect rows, in one statement,
+with the job's progress, lease and counts so far (`ctx.checkpoint`). What is recorded is never
+sent again: the retry of a chunk, whatever ended the run, skips every key it finds. What is not
+recorded yet is the at-least-once window: if the worker dies after SES accepted an email and
+before its group committed, the retry sends that email again (SES takes no idempotency key).
+The window is at most RECORD_EVERY emails per crash, against one commit per email otherwise.
+Any error that ends the run early records the group first, so only a dead process opens it.
+
+A recipient SES refuses for good (a bounced or suppressed address, a malformed one) or who no
+longer exists is listed in the result with the reason and does not stop the others; a chunk
+fails only when every one of its emails was refused (e.g. an unverified sender), with the
+reason. SES throttling stops the chunk where it is: what was sent is recorded, the job is
+retried with backoff, and the retry sends the rest.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, get_args
 
 import sqlalchemy as sa
 from botocore.exceptions import ClientError
 from sqlalchemy.orm import Session, joinedload
 
-from core.jobs.types import EMAIL, EmailPayload
+from core.jobs.batches import COUNTS
+from core.jobs.types import EMAIL, EMAIL_CHUNK, EmailChunkPayload, EmailPayload, EmailRecipient
 from core.mail import TemplateError
 from core.models import Activity, Effect, SchoolClass, User
 from worker.context import JobContext
-from worker.effects import record_effect
+from worker.effects import record_effects
 from worker.errors import PermanentJobError, is_permanent
 from worker.handlers import handles
 
 log = logging.getLogger(__name__)
+# Sends between two commits of their effects: the most a crash can make a retry send again.
+RECORD_EVERY = 10
+# ...and at most this many seconds between them, so progress moves even when SES is slow.
+RECORD_INTERVAL = 2.0
+# Refusals listed in a result; the counts always include every one.
+MAX_LISTED_FAILURES = 50
 
 
-def _person(user: User) -> dict[str, Any]:
+def _person(user: Any) -> dict[str, Any]:
     return {"id": user.id, "name": user.full_name, "email": user.email}
 
 
-def _activity_published(session: Session, to: User, context: dict[str, Any]) -> dict[str, Any]:
+def _activity_published(session: Session, context: dict[str, Any]) -> dict[str, Any]:
     activity = session.scalars(
         sa.select(Activity)
         .where(Activity.id == context.get("activity_id"))
@@ -42,7 +68,6 @@ def _activity_published(session: Session, to: User, context: dict[str, Any]) -> 
         raise PermanentJobError(f"activity {context.get('activity_id')} no longer exists")
     school_class = activity.school_class
     return {
-        "student": _person(to),
         "teacher": _person(school_class.teacher),
         "school_class": {"id": school_class.id, "code": school_class.code, "name": school_class.name},
         "activity": {
@@ -54,54 +79,157 @@ def _activity_published(session: Session, to: User, context: dict[str, Any]) -> 
     }
 
 
-# Template name -> loader of its context from the payload's ids. Adding an email = a pair of
-# templates in core/templates/email/, its name in EmailPayload.template, and a loader here.
-TEMPLATE_CONTEXT: dict[str, Callable[[Session, User, dict[str, Any]], dict[str, Any]]] = {
-    "activity_published": _activity_published,
+@dataclass(frozen=True)
+class EmailTemplate:
+    # What every recipient's email shows, loaded once per job from the payload's ids.
+    load: Callable[[Session, dict[str, Any]], dict[str, Any]]
+    # The name the recipient (id, name, email) goes by in the template.
+    recipient: str
+
+
+# Template name -> how its context is built. Adding an email = a pair of templates in
+# core/templates/email/, its name in the payloads' `template`, and an entry here.
+TEMPLATES: dict[str, EmailTemplate] = {
+    "activity_published": EmailTemplate(_activity_published, recipient="student"),
 }
-_DECLARED = set(get_args(EmailPayload.model_fields["template"].annotation))
-if set(TEMPLATE_CONTEXT) != _DECLARED:  # the worker must not start with an email it cannot write
-    raise RuntimeError(f"email templates declared {sorted(_DECLARED)} but loaders for {sorted(TEMPLATE_CONTEXT)}")
+_DECLARED = {name for payload in (EmailPayload, EmailChunkPayload)
+             for name in get_args(payload.model_fields["template"].annotation)}
+if set(TEMPLATES) != _DECLARED:  # the worker must not start with an email it cannot write
+    raise RuntimeError(f"email templates declared {sorted(_DECLARED)} but loaders for {sorted(TEMPLATES)}")
+
+
+@dataclass
+class _Chunk:
+    """One run over a chunk: what it found already sent, sent, refused, and not yet recorded."""
+
+    ctx: JobContext
+    recipients: Sequence[EmailRecipient]
+    already_sent: int = 0
+    sent: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    failed: int = 0
+    unrecorded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    recorded_at: float = field(default_factory=time.monotonic)
+    message_id: str | None = None  # of a single email, for its result
+
+    def refuse(self, recipient: EmailRecipient, error: str) -> None:
+        log.warning("email %s not sent: %s", recipient.effect_key, error)
+        self.failed += 1
+        if len(self.failures) < MAX_LISTED_FAILURES:
+            self.failures.append({"to_user_id": recipient.to_user_id, "effect_key": recipient.effect_key,
+                                  "error": error[:500]})
+
+    def sent_one(self, recipient: EmailRecipient, message_id: str, template: str) -> None:
+        self.sent += 1
+        self.message_id = message_id
+        self.unrecorded.append((recipient.effect_key, {"message_id": message_id, "to_user_id": recipient.to_user_id,
+                                                       "template": template}))
+
+    def record(self) -> None:
+        """Add the unrecorded effects to the session (the caller commits them)."""
+        if self.unrecorded and record_effects(self.ctx.session, self.ctx.job.id, self.unrecorded) < len(self.unrecorded):
+            log.warning("some of %d emails were recorded by another job while this one sent them: possibly sent twice",
+                        len(self.unrecorded))
+        self.unrecorded = []
+        self.recorded_at = time.monotonic()
+
+    def record_due(self) -> bool:
+        return len(self.unrecorded) >= RECORD_EVERY or time.monotonic() - self.recorded_at >= RECORD_INTERVAL
+
+    def checkpoint(self) -> None:
+        self.record()
+        done = self.already_sent + self.sent + self.failed
+        self.ctx.checkpoint(min(99, done * 100 // len(self.recipients)), self.result())
+
+    def result(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "recipients": len(self.recipients), "sent": self.sent, "already_sent": self.already_sent,
+            "failed": self.failed,
+            # What the batch counts this job by (core/jobs/batches.py): emails, not jobs.
+            COUNTS: {"succeeded": self.already_sent + self.sent, "failed": self.failed},
+        }
+        if self.failures:
+            result["failures"] = self.failures
+        if len(self.recipients) == 1:
+            result["effect_key"] = self.recipients[0].effect_key
+            result["message_id"] = self.message_id
+        return result
+
+
+def _send(ctx: JobContext, template_name: str, context: dict[str, Any], recipients: Sequence[EmailRecipient]
+          ) -> dict[str, Any]:
+    session = ctx.session
+    chunk = _Chunk(ctx, recipients)
+    # Check, then send, then record: safe because only one run of this job exists at a time.
+    # The claim (one conditional UPDATE) gives this run a lease, each checkpoint renews it, and
+    # another delivery of the same message is answered `not_claimed` while it lives; the
+    # Mailer's SES call is bounded to a few seconds. Another job with the same keys exists only
+    # if the same emails were enqueued twice; the fan-out creates one batch per activity (under
+    # a lock on the activity row), so that does not happen in normal operation, and if it does,
+    # the ON CONFLICT of record_effects keeps the second insert from failing the job.
+    recorded: dict[str, Any] = dict(session.execute(
+        sa.select(Effect.key, Effect.detail).where(Effect.key.in_([r.effect_key for r in recipients]))
+    ).all())
+    pending = [r for r in recipients if r.effect_key not in recorded]
+    chunk.already_sent = len(recipients) - len(pending)
+    if recorded:
+        log.info("%d of %d emails already sent (by an earlier run or job); not sending them again",
+                 chunk.already_sent, len(recipients))
+        if len(recipients) == 1:
+            chunk.message_id = (next(iter(recorded.values())) or {}).get("message_id")
+    if pending:
+        template = TEMPLATES[template_name]
+        users = {u.id: u for u in session.execute(
+            sa.select(User.id, User.full_name, User.email).where(User.id.in_({r.to_user_id for r in pending})))}
+        shared = template.load(session, context)
+        try:
+            for recipient in pending:
+                _send_one(ctx, chunk, template_name, template, shared, recipient, users.get(recipient.to_user_id))
+                if chunk.record_due():
+                    chunk.checkpoint()
+        except Exception:
+            # Whatever ends the run, what SES accepted is recorded first: the runner rolls the
+            # session back next, and the retry must not send those again.
+            unrecorded = len(chunk.unrecorded)
+            if unrecorded:
+                try:
+                    chunk.checkpoint()
+                except Exception:
+                    log.exception("could not record %d sent emails; their retry may send them again", unrecorded)
+            raise
+    if chunk.failed == len(recipients):
+        first = chunk.failures[0]["error"]
+        raise PermanentJobError(first if len(recipients) == 1 else f"all {len(recipients)} emails refused; first: {first}")
+    # The last group commits with the job's success.
+    chunk.record()
+    return chunk.result()
+
+
+def _send_one(ctx: JobContext, chunk: _Chunk, template_name: str, template: EmailTemplate, shared: dict[str, Any],
+              recipient: EmailRecipient, user: Any) -> None:
+    if user is None:
+        chunk.refuse(recipient, f"user {recipient.to_user_id} no longer exists; email {recipient.effect_key} not sent")
+        return
+    try:
+        message_id = ctx.services.mailer.send(user.email, template_name, {**shared, template.recipient: _person(user)})
+    except TemplateError as exc:
+        raise PermanentJobError(str(exc)) from exc
+    except ClientError as exc:
+        if not is_permanent(exc):
+            raise  # throttling, a sending limit, SES unavailable: transient, retried with backoff
+        error = exc.response.get("Error", {})
+        chunk.refuse(recipient, f"SES refused the email to {user.email} ({error.get('Code')}): "
+                                f"{error.get('Message') or exc}")
+        return
+    chunk.sent_one(recipient, message_id, template_name)
+
+
+@handles(EMAIL_CHUNK)
+def send_chunk(ctx: JobContext, payload: EmailChunkPayload) -> dict[str, Any]:
+    return _send(ctx, payload.template, payload.context, payload.recipients)
 
 
 @handles(EMAIL)
 def send_email(ctx: JobContext, payload: EmailPayload) -> dict[str, Any]:
-    session = ctx.session
-    template, to_user_id = payload.template, payload.to_user_id
     key = payload.effect_key or f"email:job:{ctx.job.id}"
-
-    # Check, then send, then insert: safe because only one run of this job exists at a time.
-    # The claim (one conditional UPDATE) gives this run a lease; another delivery of the same
-    # message is answered `not_claimed` while the lease lives, and the Mailer's SES call is
-    # bounded to a few seconds, far inside the lease. Another job with the same key exists
-    # only if the same email was enqueued twice; the fan-out creates one batch per activity
-    # (under a lock on the activity row), so that does not happen in normal operation, and
-    # if it does, record_effect's ON CONFLICT keeps the second insert from failing the job.
-    done = session.get(Effect, key)
-    if done is not None:
-        log.info("email %s already sent (job %s); not sending again", key, done.job_id)
-        return {"effect_key": key, "message_id": (done.detail or {}).get("message_id"), "already_sent": True}
-
-    to = session.get(User, to_user_id)
-    if to is None:
-        raise PermanentJobError(f"user {to_user_id} no longer exists; email {key} not sent")
-    context = TEMPLATE_CONTEXT[template](session, to, payload.context)
-
-    try:
-        message_id = ctx.services.mailer.send(to.email, template, context)
-    except TemplateError as exc:
-        raise PermanentJobError(str(exc)) from exc
-    except ClientError as exc:
-        if is_permanent(exc):
-            error = exc.response.get("Error", {})
-            raise PermanentJobError(
-                f"SES refused the email to {to.email} ({error.get('Code')}): {error.get('Message') or exc}"
-            ) from exc
-        raise  # throttling, a sending limit, SES unavailable: transient, retried with backoff
-
-    # At-least-once window: a crash between SES accepting the email and the commit of this
-    # row (with the job's success) sends it again on the retry. SES takes no idempotency key.
-    detail = {"message_id": message_id, "to_user_id": to.id, "template": template}
-    if not record_effect(session, key, ctx.job.id, detail):
-        log.warning("email %s was recorded by another job while this one sent it: possibly sent twice", key)
-    return {"effect_key": key, "message_id": message_id}
+    return _send(ctx, payload.template, payload.context, [EmailRecipient(to_user_id=payload.to_user_id, effect_key=key)])

@@ -1,0 +1,322 @@
+"""`email_chunk` jobs: one job, many recipients, each email sent at most once by its own effect
+key, whatever ends a run (a duplicate delivery, throttling, a cancellation, a dead worker);
+refusals recorded per recipient; progress and the lease move as the chunk advances."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from botocore.exceptions import ClientError
+
+from core.activities import email_effect_key
+from core.db import utcnow
+from core.jobs import lifecycle
+from core.jobs.outbox import envelope_for, flush
+from core.jobs.types import EMAIL_CHUNK, EMAIL_CHUNK_MAX
+from core.models import Batch, Effect, Job, Notification
+from core.parsing import InputError
+from tests import factories
+from tests.sqsd import deliver, pump
+from tests.support.ses import SentMail
+from web.common.activities import publish_activity
+from worker.effects import record_effect
+from worker.handlers import email as email_handler
+from worker.handlers.email import RECORD_EVERY
+
+
+@pytest.fixture
+def sent(aws) -> SentMail:
+    return SentMail()
+
+
+@pytest.fixture(autouse=True)
+def _checkpoints_by_count_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checkpoints every RECORD_EVERY sends, never because a slow machine let RECORD_INTERVAL pass,
+    so the tests know where each one falls."""
+    monkeypatch.setattr(email_handler, "RECORD_INTERVAL", 3600.0)
+
+
+def _lesson(db, students: int):
+    school = factories.institution(db)
+    teacher = factories.user(db, school, "teacher")
+    group, pupils = factories.school_class(db, teacher, students=students)
+    activity, _fanout = publish_activity(db, group, teacher, "Lista 1", "Exercícios", utcnow() + timedelta(days=7))
+    db.commit()
+    return teacher, pupils, activity
+
+
+def _chunk(activity, students, **changes) -> dict:
+    recipients = [{"to_user_id": s.id, "effect_key": email_effect_key(activity.id, s.id)} for s in students]
+    return {"template": "activity_published", "context": {"activity_id": activity.id}, "recipients": recipients,
+            **changes}
+
+
+def _job(db, job_id) -> Job:
+    db.expire_all()
+    return db.get(Job, job_id)
+
+
+def _effects(db, activity) -> set[str]:
+    db.expire_all()
+    return set(db.scalars(sa.select(Effect.key).where(Effect.key.like(f"email:activity:{activity.id}:%"))))
+
+
+class _Ses:
+    """The mailer's SES client with a script: `before(n, to)` runs before the n-th send (1-based)
+    and may raise; `refused` addresses answer MessageRejected, as a suppressed address does."""
+
+    def __init__(self, real, refused: frozenset[str] = frozenset(), before=None):
+        self.real, self.refused, self.before, self.calls = real, refused, before, 0
+
+    def send_email(self, **kwargs):
+        self.calls += 1
+        to = kwargs["Destination"]["ToAddresses"][0]
+        if self.before is not None:
+            self.before(self.calls, to)
+        if to in self.refused:
+            raise ClientError({"Error": {"Code": "MessageRejected", "Message": "Address is on the suppression list"}},
+                              "SendEmail")
+        return self.real.send_email(**kwargs)
+
+
+@pytest.fixture
+def ses(worker_app):
+    mailer = worker_app.extensions["aula"].mailer
+    real = mailer.ses
+    scripted = _Ses(real)
+    mailer.ses = scripted
+    try:
+        yield scripted
+    finally:
+        mailer.ses = real
+
+
+class _Killed(BaseException):
+    """What SIGKILL does to a run, as far as the database can tell: it stops, mid-chunk, and
+    nothing it has not committed happens (not an Exception, so no handler or runner catches it)."""
+
+
+def test_a_chunk_emails_each_recipient_once_and_records_each_email(worker_client, db, make_job, sent):
+    teacher, students, activity = _lesson(db, 12)
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+    body = envelope_for(job).to_json()
+
+    assert deliver(worker_client, body).get_json()["outcome"] == "succeeded"
+    assert deliver(worker_client, body, receive_count=2).get_json()["outcome"] == "not_claimed"
+
+    assert sent.count() == 12 and sent.recipients() == {s.email: 1 for s in students}
+    row = _job(db, job.id)
+    assert (row.state, row.attempts, row.progress) == ("succeeded", 1, 100)
+    assert row.result == {"recipients": 12, "sent": 12, "already_sent": 0, "failed": 0,
+                          "batch_counts": {"succeeded": 12, "failed": 0}}
+    effects = db.scalars(sa.select(Effect).where(Effect.key.like(f"email:activity:{activity.id}:%"))).all()
+    assert {e.key for e in effects} == {email_effect_key(activity.id, s.id) for s in students}
+    assert {e.job_id for e in effects} == {job.id}
+    assert {e.detail["message_id"] for e in effects} == {m.id for m in sent.messages}
+
+
+def test_emails_already_recorded_are_not_sent_again_by_another_chunk(worker_client, db, make_job, sent):
+    teacher, students, activity = _lesson(db, 6)
+    for student in students[:2]:
+        record_effect(db, email_effect_key(activity.id, student.id), None, {"message_id": "earlier"})
+    db.commit()
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
+    assert sent.recipients() == {s.email: 1 for s in students[2:]}
+    result = _job(db, job.id).result
+    assert (result["sent"], result["already_sent"], result["batch_counts"]) == (4, 2, {"succeeded": 6, "failed": 0})
+
+
+def test_refused_and_vanished_recipients_are_listed_without_stopping_the_others(worker_client, db, make_job,
+                                                                                sent, ses):
+    teacher, students, activity = _lesson(db, 5)
+    ses.refused = frozenset({students[1].email})
+    gone = {"to_user_id": 999_999, "effect_key": email_effect_key(activity.id, 999_999)}
+    payload = _chunk(activity, students)
+    payload["recipients"].insert(2, gone)
+    job = make_job("email_chunk", payload, owner_id=teacher.id)
+
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
+
+    assert sent.recipients() == {s.email: 1 for s in students if s is not students[1]}
+    row = _job(db, job.id)
+    assert row.state == "succeeded"
+    assert (row.result["sent"], row.result["failed"], row.result["batch_counts"]) == (
+        4, 2, {"succeeded": 4, "failed": 2})
+    refused, vanished = row.result["failures"]
+    assert refused["to_user_id"] == students[1].id and refused["error"] == (
+        f"SES refused the email to {students[1].email} (MessageRejected): Address is on the suppression list")
+    assert vanished == {"to_user_id": 999_999, "effect_key": gone["effect_key"],
+                        "error": f"user 999999 no longer exists; email {gone['effect_key']} not sent"}
+    assert email_effect_key(activity.id, students[1].id) not in _effects(db, activity)
+
+
+def test_a_chunk_whose_every_email_is_refused_fails_with_the_reason(worker_app, worker_client, db, make_job, sent):
+    teacher, students, activity = _lesson(db, 3)
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+    mailer = worker_app.extensions["aula"].mailer
+    verified, mailer.sender = mailer.sender, "someone-else@unverified.test"  # moto, like SES: MessageRejected
+    try:
+        assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "failed"
+    finally:
+        mailer.sender = verified
+
+    row = _job(db, job.id)
+    assert (row.state, row.attempts) == ("failed", 1)
+    assert row.error.startswith(f"all 3 emails refused; first: SES refused the email to {students[0].email} "
+                                "(MessageRejected): ")
+    assert sent.count() == 0 and not _effects(db, activity)
+
+
+def test_throttling_mid_chunk_keeps_what_was_sent_and_the_retry_sends_only_the_rest(worker_client, db, make_job,
+                                                                                   sent, ses):
+    teacher, students, activity = _lesson(db, 20)
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+    throttled_at = RECORD_EVERY + 4  # past one checkpoint, with sends not yet recorded
+
+    def throttle(n, _to):
+        if n == throttled_at:
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Maximum sending rate exceeded."}},
+                              "SendEmail")
+
+    ses.before = throttle
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "retry_scheduled"
+    row = _job(db, job.id)
+    assert row.state == "retrying" and "Throttling" in row.error
+    # Everything SES accepted before the error is recorded, the sends since the last checkpoint too.
+    assert sent.count() == throttled_at - 1 == len(_effects(db, activity))
+    assert row.result["batch_counts"] == {"succeeded": throttled_at - 1, "failed": 0}
+
+    ses.before = None
+    db.execute(sa.update(Job).where(Job.id == job.id).values(next_attempt_at=utcnow()))
+    db.commit()
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
+    assert sent.count() == 20 and sent.recipients() == {s.email: 1 for s in students}
+    row = _job(db, job.id)
+    assert (row.attempts, row.result["already_sent"], row.result["sent"]) == (2, throttled_at - 1, 20 - throttled_at + 1)
+
+
+def test_a_worker_killed_mid_chunk_resends_only_the_emails_it_had_not_recorded(worker_client, db, make_job,
+                                                                                sent, ses):
+    teacher, students, activity = _lesson(db, 30)
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+    killed_at = RECORD_EVERY + 5
+
+    def die(n, _to):
+        if n == killed_at:
+            raise _Killed()
+
+    ses.before = die
+    with pytest.raises(_Killed):
+        deliver(worker_client, envelope_for(job).to_json())
+    row = _job(db, job.id)
+    assert row.state == "running" and row.progress == RECORD_EVERY * 100 // 30
+    recorded = _effects(db, activity)
+    assert len(recorded) == RECORD_EVERY and sent.count() == killed_at - 1
+
+    # sqsd redelivers once the dead run's lease has expired: the next attempt takes it over.
+    ses.before = None
+    db.execute(sa.update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    db.commit()
+    assert deliver(worker_client, envelope_for(job).to_json(), receive_count=2).get_json()["outcome"] == "succeeded"
+
+    # Sent twice: exactly the emails SES accepted after the last checkpoint, the window the
+    # handler documents (at most RECORD_EVERY). Everything recorded went out once.
+    window = killed_at - 1 - RECORD_EVERY
+    assert sent.count() == 30 + window and len(_effects(db, activity)) == 30
+    twice = {address for address, n in sent.recipients().items() if n == 2}
+    assert twice == {s.email for s in students[RECORD_EVERY:killed_at - 1]}
+    assert set(sent.recipients().values()) <= {1, 2}
+    row = _job(db, job.id)
+    assert (row.state, row.attempts, row.result["already_sent"]) == ("succeeded", 2, RECORD_EVERY)
+
+
+def test_progress_and_the_lease_move_as_a_chunk_advances(worker_app, worker_client, db, make_job, sent, ses):
+    teacher, students, activity = _lesson(db, 25)
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+    seen: list[tuple[int, object]] = []
+    engine = worker_app.extensions["aula"].db.engine
+
+    def look(_n, _to):  # what a poller sees before each send: committed state only
+        with engine.connect() as conn:
+            seen.append(tuple(conn.execute(sa.select(Job.progress, Job.lease_expires_at)
+                                           .where(Job.id == job.id)).one()))
+
+    ses.before = look
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
+
+    progress = [p for p, _lease in seen]
+    assert progress == sorted(progress) and progress[0] == 0
+    assert {p for p in progress if 0 < p < 100} == {RECORD_EVERY * 100 // 25, 2 * RECORD_EVERY * 100 // 25}
+    leases = [lease for _p, lease in seen]
+    assert leases[RECORD_EVERY] > leases[0], "each checkpoint renews the lease"
+    assert _job(db, job.id).progress == 100
+
+
+def test_a_slow_ses_makes_a_checkpoint_by_time_alone(worker_app, worker_client, db, make_job, sent, ses,
+                                                     monkeypatch):
+    monkeypatch.setattr(email_handler, "RECORD_INTERVAL", 0.0)  # every send is "too long" after the last
+    teacher, students, activity = _lesson(db, 4)
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+    recorded_before_each_send: list[int] = []
+    engine = worker_app.extensions["aula"].db.engine
+
+    def count(_n, _to):
+        with engine.connect() as conn:
+            recorded_before_each_send.append(conn.execute(
+                sa.select(sa.func.count()).select_from(Effect).where(Effect.job_id == job.id)).scalar_one())
+
+    ses.before = count
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
+    assert recorded_before_each_send == [0, 1, 2, 3] and len(_effects(db, activity)) == 4
+
+
+def test_cancelling_a_running_chunk_stops_it_at_its_next_checkpoint_and_the_batch_counts_what_went_out(
+    web_app, worker_app, worker_client, db, sqs, aws, sent, ses
+):
+    teacher, _students, activity = _lesson(db, 25)
+    flush(db, web_app.extensions["aula"].queue)
+    assert pump(sqs, aws["SQS_QUEUE_URL"], worker_client, max_rounds=1) == [200]  # the fan-out
+    [chunk] = db.scalars(sa.select(Job).where(Job.type == "email_chunk")).all()
+
+    def cancel_midway(n, _to):
+        if n == 3:  # the owner cancels while the chunk runs
+            with worker_app.extensions["aula"].db.sessions() as side:
+                assert lifecycle.request_cancel(side, chunk.id, utcnow()) == "cancelling"
+                side.commit()
+
+    ses.before = cancel_midway
+    assert pump(sqs, aws["SQS_QUEUE_URL"], worker_client, max_rounds=1) == [200]
+    row = _job(db, chunk.id)
+    assert (row.state, row.result["batch_counts"]) == ("cancelled", {"succeeded": RECORD_EVERY, "failed": 0})
+    assert sent.count() == RECORD_EVERY == len(_effects(db, activity))
+
+    pump(sqs, aws["SQS_QUEUE_URL"], worker_client)  # the summary
+    batch = db.scalars(sa.select(Batch).where(Batch.key == f"activity:{activity.id}:emails")).one()
+    assert (batch.total, batch.succeeded, batch.failed) == (25, RECORD_EVERY, 25 - RECORD_EVERY)
+    [summary] = db.scalars(sa.select(Notification).where(Notification.user_id == teacher.id)).all()
+    assert summary.title == f"Activity 'Lista 1': emailed {RECORD_EVERY} of 25 students, {25 - RECORD_EVERY} failed"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"recipients": []}, "recipients"),
+    ({"recipients": [{"to_user_id": 1, "effect_key": "k"}, {"to_user_id": 2, "effect_key": "k"}]}, "payload"),
+    ({"recipients": [{"to_user_id": n, "effect_key": f"k{n}"} for n in range(1, EMAIL_CHUNK_MAX + 2)]},
+     "recipients"),
+    ({"recipients": [{"to_user_id": 1}]}, "recipients.0.effect_key"),
+])
+def test_a_chunk_payload_is_checked(change, field):
+    with pytest.raises(InputError) as refused:
+        EMAIL_CHUNK.parse({"template": "activity_published", "context": {"activity_id": 1}, **change})
+    assert refused.value.field == field
+
+
+def test_a_chunk_for_a_deleted_activity_fails_at_once_and_sends_nothing(worker_client, db, make_job, sent):
+    teacher, students, activity = _lesson(db, 2)
+    job = make_job("email_chunk", _chunk(activity, students, context={"activity_id": 999_999}),
+                   owner_id=teacher.id)
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "failed"
+    row = _job(db, job.id)
+    assert (row.state, row.error) == ("failed", "activity 999999 no longer exists") and sent.count() == 0
