@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from core.jobs.types import EMAIL_CHUNK_SIZE
 from devstack.run import ROOT
 from tests.support.servers import free_port, wait_for_http
 from tests.support.stack import BOOT_TIMEOUT, Stack, running_stack
@@ -120,6 +122,53 @@ def test_a_worker_that_goes_down_and_comes_back_ends_with_exactly_one_finished_j
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     objects = s3.list_objects_v2(Bucket=stack.env["S3_BUCKET"], Prefix=f"reports/{job['id']}/").get("Contents", [])
     assert len(objects) == 1
+
+
+def _ses_at_moto(stack: Stack) -> tuple[int, Counter[str]]:
+    """What moto's SES accepted so far: SES's own count, and each recipient's messages."""
+    ses = boto3.client("ses", endpoint_url=stack.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    count = int(ses.get_send_quota()["SentLast24Hours"])
+    data = requests.get(stack.env["AWS_ENDPOINT_URL"] + "/moto-api/data.json", timeout=30).json()
+    messages = data.get("ses", {}).get("Message", [])
+    return count, Counter(to for m in messages for to in m["destinations"].get("ToAddresses", []))
+
+
+def _summary(stack: Stack, activity_id: int) -> str | None:
+    with stack.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT title FROM notifications WHERE dedupe_key = :k"),
+                            {"k": f"activity-summary:{activity_id}"}).scalar()
+
+
+def test_publishing_emails_every_student_once_through_the_real_queue_and_sqsd(stack: Stack):
+    headers = _login(stack, "teacher@aula.local", "aula-teacher")
+    class_id = _teacher_class(stack)
+    with stack.engine.connect() as conn:
+        students = set(conn.execute(sa.text(
+            "SELECT u.email FROM enrollments e JOIN users u ON u.id = e.student_id WHERE e.class_id = :c"),
+            {"c": class_id}).scalars())
+    before, _ = _ses_at_moto(stack)
+
+    response = requests.post(stack.web + f"/api/classes/{class_id}/activities", headers=headers, timeout=10,
+                             json={"title": "Lista e2e", "description": "Exercícios"})
+    assert response.status_code == 202, response.text
+    activity_id = response.json()["activity"]["id"]
+    deadline = time.monotonic() + 60
+    while (summary := _summary(stack, activity_id)) is None:
+        assert time.monotonic() < deadline, "no teacher summary within 60 s"
+        time.sleep(0.3)
+
+    n = len(students)
+    assert summary == f"Activity 'Lista e2e': emailed {n} of {n} students"
+    count, recipients = _ses_at_moto(stack)
+    assert count - before == n and {address: recipients[address] for address in students} == dict.fromkeys(students, 1)
+    with stack.engine.connect() as conn:
+        effects = conn.execute(sa.text("SELECT count(*) FROM effects WHERE key LIKE :k"),
+                               {"k": f"email:activity:{activity_id}:student:%"}).scalar_one()
+        chunks = conn.execute(sa.text("SELECT count(*) FROM jobs WHERE type = 'email_chunk' AND state = 'succeeded' "
+                                      "AND batch_id = (SELECT id FROM batches WHERE key = :k)"),
+                              {"k": f"activity:{activity_id}:emails"}).scalar_one()
+    assert effects == n and chunks == -(-n // EMAIL_CHUNK_SIZE)
 
 
 def test_make_run_serves_healthz_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
