@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                       connections=args.connections, rounds=args.rounds, quick=args.quick, generator=generator,
                       database_url=args.database_url)
     # SIGTERM unwinds like Ctrl-C, through every finally that stops a server or drops the database.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, _interrupt)
     work_dir = Path(tempfile.mkdtemp(prefix="aula-bench-"))
     keep = args.keep_logs
     try:
@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         shutil.rmtree(work_dir, ignore_errors=True)
     return 1 if failed else 0
+
+
+def _interrupt(*_args: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run(scenarios, options: Options, work_dir: Path) -> tuple[str, list[str], str, bool]:

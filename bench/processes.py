@@ -33,7 +33,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:
+def _child_setup() -> None:
+    # A benchmark started in the background inherits SIGINT ignored, and so would its children:
+    # give them back the default, so SIGINT stops them (Python exits on it only if not ignored).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -117,7 +120,7 @@ class ProcessGroup:
             # preexec_fn is unsafe only with other threads running; servers are started from the
             # main thread between loads, when no generator or pause thread is alive.
             popen = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
+                                     stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_child_setup)  # noqa: PLW1509
         process = Process(name, popen, log_path)
         self.processes[name] = process
         return process

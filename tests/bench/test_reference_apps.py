@@ -24,6 +24,7 @@ def _call(url: str, body: dict | None = None) -> tuple[int, dict]:
 @pytest.fixture
 def servers(database_url, tmp_path, monkeypatch):
     monkeypatch.setattr(bench_stack, "WEB_WORKERS", "1")  # a smoke test needs no more
+    monkeypatch.setattr(bench_stack, "WEB_THREADS", "2")
     group = ProcessGroup(tmp_path)
     stack = Stack(group, database_url, tmp_path)
     stack.worker_workers = "1"
