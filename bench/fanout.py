@@ -38,7 +38,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from devstack.run import ROOT, commands, prepare, stack_env, wait_for_demo
+from devstack.run import ROOT, commands, prepare, stack_env
 
 BOOT_TIMEOUT = 90  # seconds for the web and worker tiers to answer /healthz
 SEED_TIMEOUT = 300  # seconds for the seed workflow of the bench institution
@@ -101,16 +101,33 @@ class _Stack:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
-        prepare(self.env)
+        # No demo data: the bench seeds its own institution, and nothing else runs meanwhile.
+        prepare(self.env, demo=False)
         for name, (command, env) in commands(self.env).items():
             with open(self.workdir / f"{name}.log", "ab") as log:
                 self.processes[name] = subprocess.Popen(command, shell=True, cwd=ROOT, env=env, stdout=log,
                                                         stderr=subprocess.STDOUT, start_new_session=True)
         _wait_http(self.web + "/healthz", BOOT_TIMEOUT)
         _wait_http(self.worker + "/healthz", BOOT_TIMEOUT)
-        status, reason = wait_for_demo(self.env)
-        if status != "ready":
-            raise RuntimeError(f"the demo seed did not finish: {status} {reason or ''}")
+        self._wait_for_queue()
+
+    def _wait_for_queue(self) -> None:
+        """The sqsd process creates the queues first (devstack.aws_bootstrap): a message sent
+        before would be left to the relay's next minute."""
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        sqs = boto3.client("sqs", endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_REGION"],
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while True:
+            try:
+                sqs.get_queue_attributes(QueueUrl=self.env["SQS_QUEUE_URL"], AttributeNames=["QueueArn"])
+                return
+            except (BotoCoreError, ClientError):
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"no queue {self.env['SQS_QUEUE_URL']} after {BOOT_TIMEOUT} s") from None
+                time.sleep(0.2)
 
     def stop(self) -> None:
         for process in self.processes.values():

@@ -83,11 +83,13 @@ def commands(env: dict[str, str]) -> dict[str, tuple[str, dict[str, str]]]:
     }
 
 
-def prepare(env: dict[str, str]) -> None:
+def prepare(env: dict[str, str], demo: bool = True) -> None:
+    """Migrate the database and, unless `demo` is False (a benchmark seeding its own data),
+    start the demo seed."""
     (ROOT / "var").mkdir(exist_ok=True)
     # The demo seed is a workflow run by the worker: this only starts it. moto is not up yet, so
     # its first message is left to the relay that the sqsd process runs once the queue exists.
-    for command in (["migrate"], ["seed-demo", "--no-send"]):
+    for command in (["migrate"], *([["seed-demo", "--no-send"]] if demo else [])):
         subprocess.run([sys.executable, "-m", "core", *command], cwd=ROOT, env={**env, "APP_ROLE": "web"}, check=True)
 
 
