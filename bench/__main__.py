@@ -31,6 +31,8 @@ from bench.seed import seed
 from bench.stack import Stack
 
 QUICK = {"duration": 2.0, "warmup": 1.0}
+# Canary jobs the worker rows may claim per second of load, with room to spare (it did ~150/s).
+CANARIES_PER_SECOND = 600
 FULL = {"duration": 12.0, "warmup": 2.0}
 
 
@@ -112,9 +114,10 @@ def run(scenarios, options: Options, work_dir: Path) -> tuple[str, list[str], st
     with ExitStack() as cleanup:
         database = cleanup.enter_context(throwaway(options.database_url, work_dir))
         cleanup.callback(group.close)  # runs first: servers stop before their database is dropped
-        print(f"make bench on {database.version}; seeding ...", file=sys.stderr, flush=True)
+        print(f"make bench on {database.version}", file=sys.stderr, flush=True)
         stack = Stack(group, database.url, work_dir)
-        ctx = Context(stack, seed(database.url), database, options, work_dir)
+        canaries = max(10_000, int(CANARIES_PER_SECOND * options.rounds * (options.duration + options.warmup)))
+        ctx = Context(stack, lambda: seed(database.url, canaries=canaries), database, options, work_dir)
         header = machine.describe(database.version, options.generator)
         _settings(ctx)
         for scenario in scenarios:

@@ -45,7 +45,7 @@ class Measured:
 @dataclass
 class Context:
     stack: Stack
-    data: Seeded
+    seeder: Callable[[], Seeded]  # run on first use of `data`: a run of non-HTTP rows seeds nothing
     database: Database
     options: Options
     work_dir: Path
@@ -53,6 +53,14 @@ class Context:
     settings: list[str] = field(default_factory=list)
     suspect: bool = False  # a run had errors or wrong statuses: the servers' logs are worth keeping
     _cursor: dict[str, int] = field(default_factory=dict)
+    _data: Seeded | None = None
+
+    @property
+    def data(self) -> Seeded:
+        if self._data is None:
+            print("  seeding teachers, tokens, jobs to poll and canary jobs ...", file=sys.stderr, flush=True)
+            self._data = self.seeder()
+        return self._data
 
     def note(self, text: str) -> None:
         self.notes.append(text)

@@ -9,8 +9,8 @@ A scenario is a `Scenario(name, summary, measure, in_quick)` in `bench/scenarios
 
 - `ctx.stack`: the processes it needs, started on first use on 127.0.0.1 and free ports, and all
   stopped at the end (`ctx.stack.web()`, `.worker()`, `.moto()`, `.reference(kind)`, `.keep(...)`);
-- `ctx.data`: what `bench/seed.py` put in the database (teachers, tokens, jobs, canaries), and
-  `ctx.database` (its URL, kind and version);
+- `ctx.data`: what `bench/seed.py` put in the database (teachers, tokens, jobs, canaries; seeded
+  on first use), and `ctx.database` (its URL, kind and version);
 - `ctx.compare(reference, [Measured, ...])`: HTTP loads interleaved with their reference (ref,
   path, ref, path, ref), each `Row` filled in with its ratio and the reference's spread;
 - `ctx.options`: duration, warm-up, connections, rounds, quick; `ctx.note(text)` adds a line

@@ -26,7 +26,7 @@ class FakeLoad:
 
 
 def _context(tmp_path, **options) -> Context:
-    return Context(stack=None, data=None, database=None, options=Options(duration=2, warmup=1, **options),  # type: ignore[arg-type]
+    return Context(stack=None, seeder=None, database=None, options=Options(duration=2, warmup=1, **options),  # type: ignore[arg-type]
                    work_dir=tmp_path)
 
 
