@@ -82,19 +82,25 @@ class Target:
         if met:
             return Verdict(True, "")
         unit = f" {row.figure.unit}" if self.metric == "figure_value" and row.figure is not None else ""
-        shown = _show(self.metric, value) + unit, _show(self.metric, self.limit) + unit
+        shown = _show(self.metric, value, self.limit) + unit, _show(self.metric, self.limit) + unit
         return Verdict(False, f"{shown[0]} {'>' if self.at_most else '<'} {shown[1]}")
 
     def describe(self) -> str:
         return self.label or f"{self.metric} {'≤' if self.at_most else '≥'} {_show(self.metric, self.limit)}"
 
 
-def _show(metric: str, value: float) -> str:
-    if metric == "ratio":
-        return f"{value:.0%}"
-    if metric.endswith("_ms"):
-        return f"{value:.1f} ms"
-    return f"{value:g}"
+def _show(metric: str, value: float, limit: float | None = None) -> str:
+    """`value` as the table shows it; given the `limit` it missed, with as many digits as it takes
+    not to read like the limit (never "70% < 70%")."""
+    percent, first = ("%", 0) if metric == "ratio" else ("f", 1)
+    unit = " ms" if metric.endswith("_ms") else ""
+    if metric != "ratio" and not unit:
+        return f"{value:g}"
+    for digits in range(first, first + 4):
+        text = f"{value:.{digits}{percent}}"
+        if limit is None or text != f"{limit:.{digits}{percent}}":
+            break
+    return text + unit
 
 
 @dataclass(frozen=True)

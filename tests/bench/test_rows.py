@@ -10,6 +10,7 @@ def test_at_least_and_at_most_targets():
     missed = Target("p99_ms", 30, at_most=True).evaluate(row)
     assert missed.met is False and missed.detail == "42.0 ms > 30.0 ms"
     assert Target("ratio", 0.70).evaluate(row).detail == "55% < 70%"
+    assert Target("ratio", 0.70).evaluate(Row("p", ratio=0.6996)).detail == "69.96% < 70%"  # not "70% < 70%"
 
 
 def test_a_row_meets_its_targets_only_when_all_are_met():
