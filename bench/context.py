@@ -14,6 +14,7 @@ from statistics import mean, median
 from bench import load
 from bench.database import Database
 from bench.load import LoadResult, Plan
+from bench.pyload import LATE_MS
 from bench.rows import Reference, Row, Target
 from bench.seed import Seeded
 from bench.stack import Stack
@@ -28,6 +29,8 @@ class Options:
     quick: bool = False
     generator: str = "wrk"
     database_url: str | None = None  # the PostgreSQL server given (--database-url); None: SQLite
+    paced_rate: float = 50.0  # requests a second of the paced (open-loop) rows
+    paced_connections: int = 256  # the most connections a paced run may open
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,12 @@ class Context:
             self._cursor[plan.name] = min(len(plan.items), self._cursor[plan.name] + result.requests + plan.connections)
 
     def compare(self, reference_label: str, reference: Plan, paths: list[Measured]) -> list[Row]:
-        """The reference's row, then one row per path, from interleaved runs."""
+        """The reference's row, then one row per path, from interleaved runs. With a paced
+        reference (open loop, a `rate`) every run sends the same requests a second, so there is no
+        throughput ratio: the rows are compared by p99, and the reference cell shows its p99."""
+        paced = reference.rate is not None
+        if any((m.plan.rate is not None) != paced for m in paths):
+            raise ValueError(f"{reference_label}: paced and closed-loop runs cannot be compared with each other")
         ref_runs = [self._run(reference_label, reference)]
         path_runs: dict[str, list[tuple[LoadResult, float]]] = {m.label: [] for m in paths}
         path_notes: dict[str, list[str]] = {m.label: [] for m in paths}
@@ -114,14 +122,17 @@ class Context:
                 ref_runs.append(self._run(reference_label, reference))
                 flanking = mean([ref_runs[-2].rps, ref_runs[-1].rps])
                 path_runs[m.label].append((result, result.rps / flanking if flanking else 0.0))
-        short = reference_label.split(" ", 2)[:2]
-        ref = Reference(" ".join(short), tuple(r.rps for r in ref_runs))
+        short = " ".join(reference_label.split(" ", 2)[:2]) + (" paced" if paced else "")
+        ref = Reference(short, tuple(r.rps for r in ref_runs), tuple(r.p99_ms for r in ref_runs),
+                        by="p99" if paced else "rps")
         ref_notes = sorted({p for r in ref_runs for p in r.problems(reference)})
-        rows = [_row(reference_label, ref_runs, ref_notes)]
+        rows = [_row(reference_label, ref_runs, ref_notes + _paced_notes(ref_runs))]
         for m in paths:
             runs = path_runs[m.label]
-            rows.append(dataclasses.replace(_row(m.label, [r for r, _ in runs], path_notes[m.label]), reference=ref,
-                                            ratio=median(x for _, x in runs), targets=m.targets))
+            results = [r for r, _ in runs]
+            row = _row(m.label, results, path_notes[m.label] + _paced_notes(results))
+            rows.append(dataclasses.replace(row, reference=ref, targets=m.targets,
+                                            ratio=None if paced else median(x for _, x in runs)))
         return rows
 
     def _run(self, label: str, plan: Plan, during: Callable[[float], AbstractContextManager[object]] | None = None) -> LoadResult:
@@ -136,4 +147,18 @@ class Context:
 def _row(label: str, runs: list[LoadResult], notes: list[str]) -> Row:
     return Row(path=label, rps=median(r.rps for r in runs), p50_ms=median(r.p50_ms for r in runs),
                p99_ms=median(r.p99_ms for r in runs), runs_rps=tuple(r.rps for r in runs),
+               runs_p99_ms=tuple(r.p99_ms for r in runs), spread_by="p99" if runs[0].paced else "rps",
                notes=tuple(dict.fromkeys(notes)))
+
+
+def _paced_notes(runs: list[LoadResult]) -> list[str]:
+    """How well a row's paced runs kept their schedule: a request sent late still counts its wait,
+    but many late ones say the generator (or the connection cap) was part of what was measured."""
+    if not runs or not runs[0].paced:
+        return []
+    due = sum(r.requests + r.errors for r in runs)
+    late = sum(r.late for r in runs)
+    opened, cap = max(r.connections_opened for r in runs), runs[0].connections_cap
+    return [(f"open loop: {due:,} requests due over {len(runs)} run(s); sent more than {LATE_MS:g} ms after due: "
+             f"{late:,}; send lag p99 up to {max(r.lag_p99_ms for r in runs):.1f} ms (counted in the latency); "
+             f"connections opened up to {opened} of {cap}")]

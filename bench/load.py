@@ -38,10 +38,15 @@ class Plan:
     # True when an item must be sent at most once (each worker POST claims a fresh job): the
     # result then says how many requests went beyond the items.
     once: bool = False
+    # Requests per second on a fixed schedule (open loop, bench/pyload.py's run_paced), whatever
+    # the generator; `connections` is then the most it may open. None: closed loop at `connections`.
+    rate: float | None = None
 
     def __post_init__(self) -> None:
         if not self.items:
             raise ValueError(f"plan {self.name} has no items")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError(f"plan {self.name}: a paced rate must be positive, not {self.rate:g}")
         for item in self.items:
             for part in (item.path, item.body or "", *(f"{k}{v}" for k, v in item.headers)):
                 if any(c in part for c in "\t\n\r\x1e"):
@@ -49,8 +54,11 @@ class Plan:
 
     def slice(self, start: int, stop: int | None = None) -> Plan:
         """The same plan on part of its items (warm-up and run must not share `once` items)."""
-        return Plan(self.name, self.base_url, self.method, self.items[start:stop], self.connections, self.expect,
-                    self.once)
+        return dataclasses.replace(self, items=self.items[start:stop])
+
+    def paced(self, rate: float, connections: int, name: str | None = None) -> Plan:
+        """The same requests in open loop at `rate` a second, opening up to `connections`."""
+        return dataclasses.replace(self, name=name or f"{self.name}-paced", rate=rate, connections=connections)
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,13 @@ class LoadResult:
     unexpected: int = 0  # answers with another status than the plan expects (wrk: non-2xx/3xx)
     statuses: dict[int, int] = field(default_factory=dict)  # the Python generator counts them
     items: int = 0  # how many items the run had to send
+    # Paced runs (open loop) only: requests sent more than pyload.LATE_MS after they were due (the
+    # wait is in their latency), the 99th percentile of that lag, and the connections it took.
+    paced: bool = False
+    late: int = 0
+    lag_p99_ms: float = 0.0
+    connections_opened: int = 0
+    connections_cap: int = 0
 
     @property
     def rps(self) -> float:
@@ -121,7 +136,13 @@ def probe(plan: Plan, timeout: float = 30.0) -> None:
 
 
 def run(plan: Plan, seconds: float, generator: str, work_dir: str) -> LoadResult:
-    if generator == "wrk":
+    """One run of `plan`: a paced plan (a `rate`) always by the Python generator's open loop (wrk
+    has none), any other by `generator`."""
+    if plan.rate is not None:
+        from bench import pyload
+
+        result = pyload.run_paced(plan, seconds)
+    elif generator == "wrk":
         from bench import wrk
 
         result = wrk.run(plan, seconds, work_dir)

@@ -44,11 +44,15 @@ class Figure:
 
 @dataclass(frozen=True)
 class Reference:
-    """The reference app a row is compared with: its name and the req/s of each of its runs in
-    this benchmark (all of them, so the table can show the spread)."""
+    """What a row is compared with: a reference app's name and the req/s and p99 of each of its
+    runs in this benchmark (all of them, so the table can show the spread). `by` is the figure the
+    comparison is about: "rps" (a throughput ratio), or "p99" (paced rows, whose req/s is the rate
+    they were sent at; P5 rows, compared with the same path at 10^3 rows)."""
 
     name: str
     runs_rps: tuple[float, ...]
+    runs_p99_ms: tuple[float, ...] = ()
+    by: str = "rps"
 
     @property
     def rps(self) -> float:
@@ -57,6 +61,10 @@ class Reference:
     @property
     def spread(self) -> tuple[float, float]:
         return min(self.runs_rps), max(self.runs_rps)
+
+    @property
+    def p99_ms(self) -> float | None:
+        return median(self.runs_p99_ms) if self.runs_p99_ms else None
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,8 @@ class Row:
     ratio: float | None = None
     figure: Figure | None = None
     runs_rps: tuple[float, ...] = ()  # req/s of each run, for the spread of a reference's own row
+    runs_p99_ms: tuple[float, ...] = ()  # and p99 of each run: the spread a paced reference shows
+    spread_by: str = "rps"  # which of the two spreads its reference cell shows
     targets: tuple[Target, ...] = ()
     notes: tuple[str, ...] = ()
     # Other numbers a target can read, e.g. {"emails_not_once": 0} for P3.

@@ -44,6 +44,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("poll", "P2: GET /api/jobs/<id> and its 304 against ref (b), one raw SELECT", http_rows.poll),
     Scenario("enqueue", "P1: publishing an activity, also with SQS paused, against ref (c), one raw INSERT",
              http_rows.enqueue),
+    Scenario("paced", "P1's latency in open loop at --paced-rate req/s, also with SQS paused, against ref (c) paced",
+             http_rows.paced),
     Scenario("worker", "P4: sqsd POSTs of canary jobs against ref (d), a POST doing one raw UPDATE", http_rows.worker),
     Scenario("fanout", "P3: 1,000 emails on the local stack, seconds to the last teacher summary (minutes)",
              fanout, in_quick=False),

@@ -26,10 +26,20 @@ def spread(runs: Sequence[float]) -> str:
     return f"{min(runs):,.0f}–{max(runs):,.0f}"
 
 
+def ms_spread(runs: Sequence[float]) -> str:
+    low, high = ms(min(runs)), ms(max(runs))
+    return f"{low.removesuffix(' ms')}–{high}" if low.endswith(" ms") and high.endswith(" ms") else f"{low}–{high}"
+
+
 def reference_cell(row: Row) -> str:
     if row.reference is not None:
         ref = row.reference
+        if ref.by == "p99" and ref.runs_p99_ms:
+            runs = ref.runs_p99_ms
+            return f"{ref.name}: p99 {ms(ref.p99_ms)}" + (f" ({ms_spread(runs)})" if len(runs) > 1 else "")
         return f"{ref.name}: {ref.rps:,.0f} ({spread(ref.runs_rps)})"
+    if row.spread_by == "p99" and len(row.runs_p99_ms) > 1:
+        return f"its {len(row.runs_p99_ms)} runs: p99 {ms_spread(row.runs_p99_ms)}"
     if len(row.runs_rps) > 1:
         return f"its {len(row.runs_rps)} runs: {spread(row.runs_rps)}"
     return NONE

@@ -22,7 +22,9 @@ class FakeLoad:
     def run(self, plan: Plan, seconds: float, generator: str, work_dir: str) -> LoadResult:
         self.runs.append((plan.name, seconds, int(plan.items[0].path.strip("/"))))
         rps = self.rates[plan.name].pop(0) if seconds > 1 else 10.0  # warm-ups: 1 s
-        return LoadResult("fake", int(rps * seconds), seconds, p50_ms=rps / 100, p90_ms=0, p99_ms=rps / 10, max_ms=0)
+        return LoadResult("fake", int(rps * seconds), seconds, p50_ms=rps / 100, p90_ms=0, p99_ms=rps / 10, max_ms=0,
+                          paced=plan.rate is not None, late=1, lag_p99_ms=0.5, connections_opened=3,
+                          connections_cap=plan.connections)
 
 
 def _context(tmp_path, **options) -> Context:
@@ -76,3 +78,23 @@ def test_after_hooks_add_notes_to_their_row(tmp_path, fake):
     rows = _context(tmp_path).compare("ref (x)", _plan("ref"), [
         Measured("a", _plan("a"), after=lambda result: f"{result.requests} sent")])
     assert rows[1].notes == ("100 sent",)
+
+
+def test_paced_rows_are_compared_by_p99_and_say_how_they_kept_the_schedule(tmp_path, fake):
+    # The fake answers p99 = rate / 10: the reference's runs 4.0 and 6.0 ms, the path's 20.0 ms.
+    load = fake({"ref-paced": [40.0, 60.0], "a-paced": [200.0]})
+    ref, a = _context(tmp_path).compare("ref (x) floor, 50 req/s (paced)", _plan("ref").paced(50, 64),
+                                        [Measured("a paced", _plan("a").paced(50, 64),
+                                                  (Target("p99_ms", 30, at_most=True),))])
+    assert [name for name, seconds, _ in load.runs if seconds == 2] == ["ref-paced", "a-paced", "ref-paced"]
+    assert a.ratio is None and a.p99_ms == 20.0 and a.met is True
+    assert a.reference is not None and a.reference.by == "p99" and a.reference.name == "ref (x) paced"
+    assert a.reference.p99_ms == 5.0 and ref.runs_p99_ms == (4.0, 6.0) and ref.spread_by == "p99"
+    assert "sent more than 10 ms after due: 1;" in a.notes[0] and "connections opened up to 3 of 64" in a.notes[0]
+    assert "requests due over 2 run(s)" in ref.notes[0]
+
+
+def test_paced_and_closed_loop_runs_are_never_compared(tmp_path, fake):
+    fake({})
+    with pytest.raises(ValueError, match="paced and closed-loop"):
+        _context(tmp_path).compare("ref (x)", _plan("ref"), [Measured("a", _plan("a").paced(50, 64))])

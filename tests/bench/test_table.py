@@ -42,3 +42,14 @@ def test_render_aligns_a_markdown_table_and_lists_the_notes():
     assert len({len(line) for line in lines[:4]}) == 1  # every row as wide as the header
     assert "| 12,346 |" in lines[3]
     assert lines[-3:] == ["Notes:", "- a: first note", "- general note"]
+
+
+def test_rows_compared_by_p99_show_the_reference_p99_and_its_spread():
+    ref = Reference("ref (c) paced", (50.0, 50.0), (4.0, 6.0), by="p99")
+    row = Row("P1 paced", rps=50, p50_ms=3.0, p99_ms=12.0, reference=ref,
+              targets=(Target("p99_ms", 30, at_most=True, label="p99 ≤ 30 ms"),))
+    assert table.cells(row)[4:] == ("ref (c) paced: p99 5.0 ms (4.0–6.0 ms)", "—", "p99 ≤ 30 ms", "yes")
+    own = Row("ref (c) paced", rps=50, p99_ms=5.0, runs_rps=(50.0, 50.0), runs_p99_ms=(4.0, 1500.0), spread_by="p99")
+    assert table.cells(own)[4] == "its 2 runs: p99 4.0 ms–1.50 s"
+    single = Reference("at 10^3 rows", (500.0,), (40.0,), by="p99")
+    assert table.reference_cell(Row("P5", reference=single)) == "at 10^3 rows: p99 40.0 ms"
