@@ -2,6 +2,7 @@
 #   make run    the whole local stack: moto (SQS, S3, SES), web, worker, local sqsd, cron
 #   make test   the test suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
 #   make lint   ruff over the whole repository (CI runs it before the tests)
+#   make bench  the benchmark: paths against bare reference apps, one table (docs/performance.md)
 #   make bundle dist/aula.zip, the source bundle `eb deploy` uploads (.ebignore decides what is in it)
 PYTHON ?= python3
 VENV ?= .venv
