@@ -7,6 +7,7 @@ from flask.sessions import SessionInterface
 from core.app import create_base_app
 from core.settings import Settings
 from worker import loopback, sqsd
+from worker.connections import MessageConnections
 from worker.registries import check_registries
 
 
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     check_registries()  # every declared job type, workflow step and periodic task is implemented
     app = create_base_app("worker", settings)
     app.session_interface = _NoSessions()
+    MessageConnections(app.extensions["aula"].db.engine).init_app(app)
     loopback.install(app)  # sqsd POSTs from this instance; nobody else may
     app.register_blueprint(sqsd.bp)
     return app

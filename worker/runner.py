@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.app import Services
@@ -20,10 +22,12 @@ from core.db import utcnow
 from core.jobs import lifecycle, outbox
 from core.jobs.contract import JobType
 from core.jobs.envelope import Envelope
+from core.jobs.lifecycle import ClaimedJob
 from core.logs import bind
 from core.models import Job
 from core.models.jobs import OPEN_STATES
 from core.parsing import InputError
+from worker.connections import MessageConnections
 from worker.context import JobContext
 from worker.errors import JobCancelled, PermanentJobError, is_permanent
 from worker.handlers import Handler
@@ -40,22 +44,46 @@ class Outcome:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-def run_message(services: Services, envelope: Envelope, handlers: Mapping[str, Handler[Any]]) -> Outcome:
+def run_message(services: Services, envelope: Envelope, handlers: Mapping[str, Handler[Any]],
+                connections: MessageConnections) -> Outcome:
     bind(job_id=str(envelope.job_id), job_type=envelope.type)
     handler = handlers.get(envelope.type)
     if handler is None:
         # Possibly a newer web tier mid-deploy: redeliver, and dead-letter if it never resolves.
         log.error("unknown job type %r", envelope.type)
         return Outcome(422, {"error": f"unknown job type {envelope.type!r}"})
-
-    job_type = handler.job_type
-    # One connection for the whole message: the session commits more than once (the claim, the
-    # outcome), and giving the connection back to the pool in between would check it out, and
-    # ping it, again for the next statement.
-    with services.db.engine.connect() as connection, services.db.sessions(bind=connection) as session:
+    taken: tuple[int, Connection] | None = connections.take()
+    clean = False
+    try:
         claimed_at = utcnow()
-        # The common case in one statement, on the connection (no ORM): claim and read the row.
-        job = lifecycle.claim_run(connection, envelope.job_id, job_type, claimed_at)
+        try:
+            # The common case in one statement on the kept connection (no ORM): claim and read the row.
+            job = lifecycle.claim_run(taken[1], envelope.job_id, handler.job_type, claimed_at)
+        except Exception as exc:
+            if not _connection_lost(exc, taken[1]):
+                raise
+            # The database had dropped the kept connection (a fail-over, idle reaping): the claim
+            # did not run, so it runs again on a new one. (Were it run and its answer lost, this
+            # claim finds the job running under that lease and leaves it; the lease expires and
+            # the reclaim task requeues the job.)
+            log.warning("database connection lost before the claim; claiming again on a new one")
+            connections.give_back(taken, clean=False)
+            taken = None
+            taken = connections.take()
+            job = lifecycle.claim_run(taken[1], envelope.job_id, handler.job_type, claimed_at)
+        outcome = _after_claim(services, envelope, handler, taken[1], job, claimed_at)
+        clean = True
+        return outcome
+    finally:
+        # After an error (the database, a bug, a signal) the next message gets a new connection.
+        if taken is not None:
+            connections.give_back(taken, clean)
+
+
+def _after_claim(services: Services, envelope: Envelope, handler: Handler[Any], connection: Connection,
+                 job: ClaimedJob | None, claimed_at: datetime) -> Outcome:
+    job_type = handler.job_type
+    with services.db.sessions(bind=connection) as session:
         if job is None:
             return _not_claimed(services, session, envelope, job_type, claimed_at)
 
@@ -63,7 +91,7 @@ def run_message(services: Services, envelope: Envelope, handlers: Mapping[str, H
         # DEBUG: every run ends in one INFO metric line (core/metrics.py) with the same context.
         log.debug("job started (attempt %d of %d)", job.attempts, job_type.max_attempts)
         ctx = JobContext(job=job, job_type=job_type, attempt=job.attempts, session=session, services=services)
-        outcome = _run(ctx, handler)
+        outcome = _run(ctx, handler, connection)
         # Follow-ups, next workflow steps and retries were committed with the outcome; send now.
         outbox.flush(session, services.queue)
         # Queue wait runs from when this attempt could start: enqueued, or its retry fell due.
@@ -71,6 +99,20 @@ def run_message(services: Services, envelope: Envelope, handlers: Mapping[str, H
         services.metrics.job_finished(job_type.name, METRIC_OUTCOMES.get(outcome.body.get("outcome"), "other"),
                                       time.monotonic() - ctx.started, (claimed_at - ready_at).total_seconds())
         return outcome
+
+
+def _connection_lost(exc: Exception, connection: Connection) -> bool:
+    """The error says the connection is dead (SQLAlchemy's verdict on a statement, the dialect's
+    on a driver error raised outside one, e.g. switching to autocommit)."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated
+    if not isinstance(exc, connection.dialect.loaded_dbapi.Error):
+        return False
+    try:
+        raw = connection.connection.dbapi_connection
+    except SQLAlchemyError:  # closed or invalidated: no driver connection left at all
+        return True
+    return connection.dialect.is_disconnect(exc, raw, None)
 
 
 def _not_claimed(services: Services, session: Session, envelope: Envelope, job_type: JobType,
@@ -115,7 +157,15 @@ def _not_claimed(services: Services, session: Session, envelope: Envelope, job_t
     return Outcome(200, {"outcome": "not_claimed", "state": job.state})
 
 
-def _run(ctx: JobContext, handler: Handler[Any]) -> Outcome:
+def _nothing_else_to_commit(ctx: JobContext) -> bool:
+    """The run's success would be the whole transaction: the handler touched nothing through
+    its session, and there is no batch or workflow for the success to move on."""
+    session, job = ctx.session, ctx.job
+    return (job.batch_id is None and job.workflow_id is None and not session.in_transaction()
+            and not (session.new or session.dirty or session.deleted))
+
+
+def _run(ctx: JobContext, handler: Handler[Any], connection: Connection) -> Outcome:
     session, job = ctx.session, ctx.job
     try:
         try:
@@ -141,7 +191,12 @@ def _run(ctx: JobContext, handler: Handler[Any]) -> Outcome:
             return Outcome(200, {"outcome": "failed"})
         return _transient(ctx, exc)
 
-    if not lifecycle.succeed(session, job.id, ctx.attempt, result, utcnow()):
+    if _nothing_else_to_commit(ctx):
+        # One statement, no BEGIN or COMMIT round trips: the canary, and any job like it.
+        recorded = lifecycle.succeed_alone(connection, job.id, ctx.attempt, result, utcnow())
+    else:
+        recorded = lifecycle.succeed(session, job.id, ctx.attempt, result, utcnow())
+    if not recorded:
         session.rollback()
         log.warning("job finished but its lease was lost; the newer run's outcome stands")
         return Outcome(200, {"outcome": "lease_lost"})

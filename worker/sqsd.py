@@ -11,6 +11,7 @@ from core.jobs.envelope import Envelope, EnvelopeError, UnsupportedVersion
 from core.jobs.sqsd_paths import JOBS_PATH, TASKS_PREFIX
 from core.logs import bind
 from core.parsing import ascii_int
+from worker.connections import connections
 from worker.handlers import HANDLERS
 from worker.runner import run_message
 from worker.tasks import TASKS, run_task
@@ -40,7 +41,7 @@ def receive_job():
         # where the alarm and an operator see it, instead of vanishing here.
         log.error("refused message: %s", exc)
         return json_error(400, str(exc))
-    outcome = run_message(services(), envelope, HANDLERS)
+    outcome = run_message(services(), envelope, HANDLERS, connections())
     return jsonify(outcome.body), outcome.status
 
 

@@ -130,19 +130,33 @@ def claim_run(db: Session | Connection, job_id: uuid.UUID, job_type: JobType, no
     On PostgreSQL the claim commits without waiting for its WAL to reach the disk
     (synchronous_commit off, for this one transaction): the run's outcome is committed durably
     before sqsd gets its 200, and that flush covers the claim too. A claim lost to a crash of the
-    database before then leaves the job claimable again, exactly as if this worker had died."""
+    database before then leaves the job claimable again, exactly as if this worker had died.
+    On a connection outside a transaction, it is one statement in autocommit: no BEGIN and
+    COMMIT round trips around it."""
     params = {"job_id": job_id, "type_name": job_type.name, "now": now, "max_attempts": job_type.max_attempts,
               "lease_until": now + job_type.lease}
-    if _dialect(db) == "postgresql":
-        row = db.execute(_CLAIM_ASYNC_COMMIT, params).first()
-    else:
-        row = db.execute(_CLAIM, params).first()
-    db.commit()
+    postgresql = _dialect(db) == "postgresql"
+    row = _one_statement(db, _CLAIM_ASYNC_COMMIT if postgresql else _CLAIM, params)
     return None if row is None else ClaimedJob(*row[:len(_CLAIMED)])
 
 
 def _dialect(db: Session | Connection) -> str:
     return db.dialect.name if isinstance(db, Connection) else db.get_bind().dialect.name
+
+
+def _one_statement(db: Session | Connection, statement: Any, params: dict[str, Any]) -> Any:
+    """Run one statement as its own committed transaction; its first row."""
+    if isinstance(db, Connection) and db.dialect.name == "postgresql" and not db.in_transaction():
+        db.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            row = db.execute(statement, params).first()
+            db.commit()  # ends SQLAlchemy's own bookkeeping; the database already committed
+        finally:
+            db.execution_options(isolation_level=db.default_isolation_level)
+        return row
+    row = db.execute(statement, params).first()
+    db.commit()
+    return row
 
 
 def claim(session: Session, job_id: uuid.UUID, job_type: JobType, now: datetime) -> int | None:
@@ -207,6 +221,15 @@ def succeed(session: Session, job_id: uuid.UUID, attempt: int, result: dict[str,
         return False
     _finished(session, row, "succeeded", now)
     return True
+
+
+def succeed_alone(connection: Connection, job_id: uuid.UUID, attempt: int, result: dict[str, Any],
+                  now: datetime) -> bool:
+    """`succeed` for a run whose success is the whole unit of work: its handler wrote nothing and
+    the job has no batch or workflow to move on (the claimed row says so; those links never
+    change). Committed at once, durably, in one statement."""
+    return _one_statement(connection, _SUCCEED, {"job_id": job_id, "attempt": attempt, "now": now,
+                                                 "result_value": result}) is not None
 
 
 def fail(session: Session, job_id: uuid.UUID, attempt: int, error: str, now: datetime) -> bool:

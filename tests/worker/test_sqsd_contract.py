@@ -12,6 +12,7 @@ from core.jobs.envelope import Envelope
 from core.jobs.outbox import envelope_for
 from core.models import Job
 from tests.sqsd import deliver
+from worker.connections import EXTENSION
 from worker.errors import PermanentJobError
 
 
@@ -175,14 +176,31 @@ def test_the_last_attempt_fails_the_job(worker_client, db, probe, make_job):
 def test_database_down_is_503_so_sqsd_redelivers(worker_app, worker_client, probe, make_job, monkeypatch):
     job = make_job()
     dead = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 1})
-    database = worker_app.extensions["aula"].db
-    monkeypatch.setattr(database, "engine", dead)  # the runner takes one connection per message from it
-    database.sessions.configure(bind=dead)
+    kept = worker_app.extensions[EXTENSION]
+    kept.close()  # the database is gone: so are the connections kept for the next message
+    monkeypatch.setattr(kept, "engine", dead)  # where the runner opens the connection each message runs on
+    worker_app.extensions["aula"].db.sessions.configure(bind=dead)
     try:
         response = deliver(worker_client, envelope_for(job).to_json())
     finally:
         dead.dispose()
     assert response.status_code == 503 and probe.runs == 0
+
+
+def test_a_connection_the_database_dropped_between_messages_is_replaced_and_the_claim_runs(
+    worker_app, worker_client, db, probe, make_job
+):
+    first, second = make_job(), make_job()
+    assert deliver(worker_client, envelope_for(first).to_json()).get_json()["outcome"] == "succeeded"
+    # What an RDS fail-over or idle reaping does to the connection kept for the next message.
+    kept = worker_app.extensions[EXTENSION]
+    taken = kept.take()
+    taken[1].connection.dbapi_connection.close()
+    kept.give_back(taken, clean=True)  # as far as the worker knows, still a good connection
+
+    response = deliver(worker_client, envelope_for(second).to_json())
+    assert response.status_code == 200 and response.get_json()["outcome"] == "succeeded"
+    assert (_job(db, second.id).state, _job(db, second.id).attempts, probe.runs) == ("succeeded", 1, 2)
 
 
 def test_ses_throttling_is_retried_and_a_rejected_message_fails_at_once(worker_client, db, probe, make_job):
