@@ -110,16 +110,16 @@ class Context:
         paced = reference.rate is not None
         if any((m.plan.rate is not None) != paced for m in paths):
             raise ValueError(f"{reference_label}: paced and closed-loop runs cannot be compared with each other")
-        ref_runs = [self._run(reference_label, reference)]
+        ref_runs = [self.measure(reference_label, reference)]
         path_runs: dict[str, list[tuple[LoadResult, float]]] = {m.label: [] for m in paths}
         path_notes: dict[str, list[str]] = {m.label: [] for m in paths}
         for _round in range(self.options.rounds):
             for m in paths:
-                result = self._run(m.label, m.plan, m.during)
+                result = self.measure(m.label, m.plan, m.during)
                 path_notes[m.label] += result.problems(m.plan)
                 if m.after is not None and (text := m.after(result)):
                     path_notes[m.label].append(text)
-                ref_runs.append(self._run(reference_label, reference))
+                ref_runs.append(self.measure(reference_label, reference))
                 flanking = mean([ref_runs[-2].rps, ref_runs[-1].rps])
                 path_runs[m.label].append((result, result.rps / flanking if flanking else 0.0))
         short = " ".join(reference_label.split(" ", 2)[:2]) + (" paced" if paced else "")
@@ -135,7 +135,9 @@ class Context:
                                             ratio=None if paced else median(x for _, x in runs)))
         return rows
 
-    def _run(self, label: str, plan: Plan, during: Callable[[float], AbstractContextManager[object]] | None = None) -> LoadResult:
+    def measure(self, label: str, plan: Plan, during: Callable[[float], AbstractContextManager[object]] | None = None) -> LoadResult:
+        """One run of `plan` (probe, warm-up, run), printed as it ends; a run with problems marks
+        the benchmark suspect (its servers' logs are kept)."""
         result = self.load(plan, during)
         problems = result.problems(plan)
         self.suspect = self.suspect or bool(problems)

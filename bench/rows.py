@@ -12,7 +12,11 @@ A scenario is a `Scenario(name, summary, measure, in_quick)` in `bench/scenarios
 - `ctx.data`: what `bench/seed.py` put in the database (teachers, tokens, jobs, canaries; seeded
   on first use), and `ctx.database` (its URL, kind and version);
 - `ctx.compare(reference, [Measured, ...])`: HTTP loads interleaved with their reference (ref,
-  path, ref, path, ref), each `Row` filled in with its ratio and the reference's spread;
+  path, ref, path, ref), each `Row` filled in with its ratio and the reference's spread; with
+  paced plans (`plan.paced(rate, connections)`: open loop, bench/pyload.py) the rows are
+  compared by p99 instead (no ratio; the reference cell shows the reference's p99);
+- `ctx.measure(label, plan)`: one run of a plan (probe, warm-up, run), for a scenario that builds
+  its rows itself (bench/scale.py);
 - `ctx.options`: duration, warm-up, connections, rounds, quick; `ctx.note(text)` adds a line
   under the table, `ctx.setting(text)` one to "settings used".
 
@@ -20,8 +24,8 @@ A row that is not an HTTP load leaves `rps`, `p50_ms` and `p99_ms` empty and set
 `Figure(27.4, "s")`, shown in the req/s column); a target reads any numeric attribute of the row
 (`ratio`, `p99_ms`, `figure_value`, ...) or of its `values`, so "P3 ≤ 30 s" is
 `Target("figure_value", 30, at_most=True, label="≤ 30 s")`, "each email once" is a count of
-misses in `values` that must be at most 0, and a P5 row can put p99 / p99-at-10^3-rows in `ratio`
-with an at-most target.
+misses in `values` that must be at most 0, and a P5 row puts p99 / p99-at-10^3-rows in `ratio`
+with an at-most target and `Reference(..., by="p99")` for its small-size figure.
 """
 from __future__ import annotations
 

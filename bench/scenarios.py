@@ -39,6 +39,13 @@ def fanout(ctx: Context) -> list[Row]:
     )]
 
 
+def scale(ctx: Context) -> list[Row]:
+    """P5, by bench/scale.py, on a database and servers of its own."""
+    from bench import scale as p5
+
+    return p5.measure(ctx)
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("healthz", "GET /healthz against ref (a), bare Flask returning a small JSON", http_rows.healthz),
     Scenario("poll", "P2: GET /api/jobs/<id> and its 304 against ref (b), one raw SELECT", http_rows.poll),
@@ -47,6 +54,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("paced", "P1's latency in open loop at --paced-rate req/s, also with SQS paused, against ref (c) paced",
              http_rows.paced),
     Scenario("worker", "P4: sqsd POSTs of canary jobs against ref (d), a POST doing one raw UPDATE", http_rows.worker),
+    Scenario("scale", "P5: poll, enqueue and the job and notification lists (API and pages) at 10^3 job rows, then "
+             "bulk-loaded to 10^6 jobs and 10^5 notifications (--quick: 10^4), p99 against p99", scale),
     Scenario("fanout", "P3: 1,000 emails on the local stack, seconds to the last teacher summary (minutes)",
              fanout, in_quick=False),
 ]

@@ -10,6 +10,7 @@ def test_all_by_default_and_only_the_quick_ones_with_quick():
     assert select(None, quick=False) == SCENARIOS
     quick = select(None, quick=True)
     assert quick and all(s.in_quick for s in quick) and "fanout" not in {s.name for s in quick}
+    assert {"paced", "scale"} <= {s.name for s in quick}  # quick versions: no SQS pause, P5 at 10^4
 
 
 def test_only_picks_by_name_in_table_order():

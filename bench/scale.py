@@ -1,0 +1,355 @@
+"""P5 of issue 10: the hot paths' p99 with a big database, against the same paths on the same
+database while it was small. Each path (poll, enqueue, both JSON lists and both list pages) is
+loaded with wrk at 10^3 job rows; then the bulk loader (tests/support/bulk.py: INSERT ... SELECT
+over a number series, inside the database) adds rows up to 10^6 jobs and 10^5 notifications for
+one student, ANALYZE runs, and every path is loaded again. A row's ratio is its p99 there over
+its p99 here; the target is at most 1.5×.
+
+It runs on a database and servers of its own (dropped and stopped at the end), so none of the
+other scenarios' rows (thousands of queued canaries) blur its "10^3 rows". The jobs are spread
+over OWNERS owners; each measured teacher owns 1% of them at 10^6 (10^4, a busy teacher's
+years), at least OWN_AT_LEAST at 10^3 so their first page is full at both sizes, a fifth of it
+as the email chunks of finished fan-out batches (which the lists must skip). The student's inbox
+is the 10^5 notifications. Reference (b), one SELECT by primary key, is loaded at both sizes as
+a control: its ratio says how much the machine itself changed between the two measurements.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from bench.context import Context
+from bench.database import Database, throwaway
+from bench.load import Item, LoadResult, Plan
+from bench.processes import ProcessGroup
+from bench.rows import Figure, Reference, Row, Target
+from bench.seed import TOKEN_TTL, Seeded, seed, settle_enqueued
+from bench.stack import Stack
+from core.auth import issue_token
+from core.db import make_engine
+from core.jobs.types import EMAIL_CHUNK
+from core.models import Enrollment, User
+from tests.support import bulk
+
+TEACHERS = 8  # measured teachers (several, so enqueues do not queue on one teacher's turn)
+CLASS_SIZE = 20
+POLL_JOBS = 64
+OWNERS = 100  # everyone who owns jobs, the measured teachers included
+OWN_AT_LEAST = 50  # a measured teacher's jobs at 10^3 rows: more than one page (20)
+CHILD_SHARE = 0.2  # of a measured teacher's bulk jobs: email chunks of finished batches
+BATCH_SIZE = 1000  # chunks per bulk batch
+SECONDS, WARMUP = 6.0, 1.0  # per run: the scenario loads 14 runs; shorter ones are enough for a p99
+GROWTH_LIMIT = 1.5
+DRAIN_SECONDS = 35.0  # the enqueues still in the web tier when a run ends are in by then (wrk's timeout)
+# SQLite loads a million rows about half as fast as PostgreSQL (~100 s against ~50 s here): the load stops
+# adding owners' rows after this long, and the rows say how far it got.
+LOAD_BUDGET = {"sqlite": 300.0, "postgresql": 600.0}
+JSON = ("Content-Type", "application/json")
+
+
+@dataclass(frozen=True)
+class Size:
+    jobs: int
+    notifications: int
+
+    @property
+    def label(self) -> str:
+        return f"{_power(self.jobs)} jobs, {_power(self.notifications)} notifications"
+
+
+SMALL = Size(1_000, 1_000)
+BIG = Size(1_000_000, 100_000)
+QUICK_BIG = Size(10_000, 10_000)
+
+
+def _power(n: int) -> str:
+    """10^6 for a million; 1,234 for anything that is not a power of ten."""
+    exponent = len(str(n)) - 1
+    return f"10^{exponent}" if n == 10 ** exponent and n >= 100 else f"{n:,}"
+
+
+@dataclass(frozen=True)
+class World:
+    seeded: Seeded  # the measured teachers with bearer tokens and classes, and the jobs to poll
+    student_id: int
+    student_token: str
+    teacher_cookies: tuple[str, ...]  # a signed session cookie per teacher (a browser login)
+    student_cookie: str
+    others: tuple[int, ...]  # the other owners of jobs
+
+    @property
+    def teacher_ids(self) -> tuple[int, ...]:
+        return tuple(t.user_id for t in self.seeded.teachers)
+
+
+def session_cookie(secret_key: str, token: str) -> str:
+    """The session cookie a browser holds after logging in (web/sessions.py's log_in): the login
+    token, signed with the app's SECRET_KEY the way Flask signs it, and a CSRF token, as after the
+    first page (without it every page would mint one and send a new cookie)."""
+    app = Flask("bench_cookie")
+    app.secret_key = secret_key
+    serializer = SecureCookieSessionInterface().get_signing_serializer(app)
+    assert serializer is not None  # a secret key is set
+    return serializer.dumps({"_permanent": True, "login": token, "csrf_token": secrets.token_hex(20)})
+
+
+def seed_world(database_url: str, secret_key: str) -> World:
+    seeded = seed(database_url, teachers=TEACHERS, class_size=CLASS_SIZE, poll_jobs=POLL_JOBS, canaries=0,
+                  update_targets=0)
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            teachers = [session.get(User, t.user_id) for t in seeded.teachers]
+            student = session.get(User, session.execute(
+                sa.select(Enrollment.student_id).where(Enrollment.class_id == seeded.teachers[0].class_id)
+                .order_by(Enrollment.student_id).limit(1)).scalar_one())
+            school = teachers[0].institution_id
+            others = [User(institution_id=school, email=f"owner{n}@scale-{uuid.uuid4().hex[:8]}.test",
+                           full_name=f"Owner {n}", role="teacher", password_hash=teachers[0].password_hash)
+                      for n in range(OWNERS - TEACHERS)]
+            session.add_all(others)
+            session.flush()
+            browser = [issue_token(session, t, TOKEN_TTL, kind="browser") for t in teachers]
+            student_browser = issue_token(session, student, TOKEN_TTL, kind="browser")
+            student_token = issue_token(session, student, TOKEN_TTL)
+            session.commit()
+            return World(seeded, student.id, student_token, tuple(session_cookie(secret_key, b) for b in browser),
+                         session_cookie(secret_key, student_browser), tuple(o.id for o in others))
+    finally:
+        engine.dispose()
+
+
+def job_targets(size: Size, teachers: tuple[int, ...], others: tuple[int, ...], have: dict[int, int]) -> dict[int, int]:
+    """How many jobs each owner should have at `size`: each measured teacher 1/OWNERS of them (at
+    least OWN_AT_LEAST, or what they have already: the enqueue runs add theirs), the other owners
+    the rest, evenly, so the table holds `size.jobs` jobs."""
+    own = max(OWN_AT_LEAST, size.jobs // (len(teachers) + len(others)))
+    targets = {t: max(own, have.get(t, 0)) for t in teachers}
+    rest = max(0, size.jobs - sum(targets.values()))
+    for i, other in enumerate(others):
+        targets[other] = rest // len(others) + (1 if i < rest % len(others) else 0)
+    return targets
+
+
+def plan_load(targets: dict[int, int], have: dict[int, int], measured: set[int]) -> list[tuple[int, int, int]]:
+    """(owner, top-level jobs, batch children) to add so each owner reaches its target; a
+    CHILD_SHARE of the measured teachers' additions are batch children."""
+    steps = []
+    for owner, want in targets.items():
+        add = want - have.get(owner, 0)
+        if add <= 0:
+            continue
+        children = int(add * CHILD_SHARE) if owner in measured else 0
+        steps.append((owner, add - children, children))
+    return steps
+
+
+def grow(database: Database, world: World, size: Size, budget: float) -> dict[str, float]:
+    """Add rows up to `size` with the bulk loader, then ANALYZE (VACUUM ANALYZE on PostgreSQL, as
+    autovacuum soon would: the visibility map is what lets an index-only scan skip the table).
+    Stops adding owners' jobs after `budget` seconds. Returns what it did."""
+    engine = make_engine(database.url)
+    started = time.monotonic()
+    try:
+        with engine.connect() as conn:
+            have = dict(conn.execute(sa.text("SELECT owner_id, COUNT(*) FROM jobs WHERE owner_id IS NOT NULL "
+                                             "GROUP BY owner_id")).all())
+            steps = plan_load(job_targets(size, world.teacher_ids, world.others, have), have, set(world.teacher_ids))
+            stopped = False
+            for owner, top, children in steps:
+                if time.monotonic() - started > budget:
+                    stopped = True
+                    break
+                if top:
+                    bulk.insert_jobs(conn, owner, top)
+                for start in range(0, children, BATCH_SIZE):
+                    n = min(BATCH_SIZE, children - start)
+                    batch_id = bulk.insert_batch(conn, owner, n, f"bench-scale:{owner}:{uuid.uuid4().hex}")
+                    bulk.insert_jobs(conn, owner, n, job_type=EMAIL_CHUNK.name, batch_id=batch_id)
+                conn.commit()
+            inbox = _count(conn, "SELECT COUNT(*) FROM notifications WHERE user_id = :u", u=world.student_id)
+            if inbox < size.notifications and not stopped:
+                # The loader numbers its dedupe keys from 1: reload the whole inbox at the new size.
+                conn.execute(sa.text("DELETE FROM notifications WHERE user_id = :u"), {"u": world.student_id})
+                bulk.insert_notifications(conn, world.student_id, size.notifications)
+                conn.commit()
+            loaded = time.monotonic() - started
+            _analyze(conn)
+            return {"jobs": _count(conn, "SELECT COUNT(*) FROM jobs"),
+                    "notifications": _count(conn, "SELECT COUNT(*) FROM notifications WHERE user_id = :u",
+                                            u=world.student_id),
+                    "own": _count(conn, "SELECT COUNT(*) FROM jobs WHERE owner_id = :u", u=world.teacher_ids[0]),
+                    "load_seconds": loaded, "analyze_seconds": time.monotonic() - started - loaded,
+                    "stopped": float(stopped)}
+    finally:
+        engine.dispose()
+
+
+def _count(conn: Connection, sql: str, **params: object) -> int:
+    return int(conn.execute(sa.text(sql), params).scalar_one())
+
+
+def _analyze(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.commit()
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+    else:
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+
+
+@dataclass(frozen=True)
+class ScalePath:
+    label: str
+    plan: Plan  # its base_url is filled in when it runs: the control's server is restarted each time
+    server: str = "web"  # or "ref-select"
+    after: Callable[[LoadResult], None] | None = None
+    target: bool = True  # False: the control, shown without a target
+
+
+def paths(world: World, database_url: str, connections: int) -> list[ScalePath]:
+    """What is loaded at each size, in order: the control first, enqueue last, so the lists at
+    10^3 rows are measured before it adds rows of its own."""
+    c = connections
+    teachers = world.seeded.teachers
+    bearer = [("Authorization", f"Bearer {t.token}") for t in teachers]
+    student = ("Authorization", f"Bearer {world.student_token}")
+    body = json.dumps({"title": "Scale activity {seq}", "description": "Published by make bench."})
+
+    def settle(_result: LoadResult) -> None:
+        # Requests wrk sent before it stopped are still being answered (on SQLite some wait for
+        # the write lock): settle until they are all in, or the next load would count their rows.
+        deadline, quiet = time.monotonic() + DRAIN_SECONDS, 0
+        while quiet < 2 and time.monotonic() < deadline:  # two quiet seconds in a row
+            quiet = quiet + 1 if settle_enqueued(database_url) == 0 else 0
+            time.sleep(1.0)
+
+    return [
+        ScalePath("ref (b) 1 SELECT by id (control)", Plan("scale-ref-select", "", "GET", tuple(
+            Item(f"/jobs/{job_id}") for job_id, _ in world.seeded.poll_jobs), c, 200), "ref-select", target=False),
+        ScalePath("GET /api/jobs/<id> (poll)", Plan("scale-poll", "", "GET", tuple(
+            Item(f"/api/jobs/{job_id}", (("Authorization", f"Bearer {token}"),))
+            for job_id, token in world.seeded.poll_jobs), c, 200)),
+        ScalePath("GET /api/jobs (teacher's list)", Plan("scale-api-jobs", "", "GET", tuple(
+            Item("/api/jobs", (h,)) for h in bearer), c, 200)),
+        ScalePath("GET /jobs (page)", Plan("scale-page-jobs", "", "GET", tuple(
+            Item("/jobs", (("Cookie", f"session={cookie}"),)) for cookie in world.teacher_cookies), c, 200)),
+        ScalePath("GET /api/notifications (student's inbox)", Plan("scale-api-notifications", "", "GET",
+                                                                (Item("/api/notifications", (student,)),), c, 200)),
+        ScalePath("GET /notifications (page)", Plan("scale-page-notifications", "", "GET", (
+            Item("/notifications", (("Cookie", f"session={world.student_cookie}"),)),), c, 200)),
+        ScalePath("POST /api/classes/<id>/activities (enqueue)", Plan("scale-enqueue", "", "POST", tuple(
+            Item(f"/api/classes/{t.class_id}/activities", (h, JSON), body) for t, h in zip(teachers, bearer, strict=True)),
+            c, 202), after=settle),
+    ]
+
+
+def _measure_all(sub: Context, measured: list[ScalePath], rounds: int) -> dict[str, list[LoadResult]]:
+    """Each path in turn, `rounds` times. The control's server runs only while it is measured:
+    on PostgreSQL its 32 idle connections would otherwise count against max_connections (with
+    the web tier's 40) while the web paths run."""
+    stack = sub.stack
+    results: dict[str, list[LoadResult]] = {p.label: [] for p in measured}
+    for _round in range(rounds):
+        for p in measured:
+            stack.keep("web", p.server)
+            url = stack.web() if p.server == "web" else stack.reference(p.server.removeprefix("ref-"))
+            result = sub.measure(p.label, dataclasses.replace(p.plan, base_url=url))
+            if p.after is not None:
+                p.after(result)
+            results[p.label].append(result)
+    stack.keep("web")
+    return results
+
+
+def _median_result(runs: list[LoadResult]) -> LoadResult:
+    return sorted(runs, key=lambda r: r.p99_ms)[len(runs) // 2]
+
+
+def measure(ctx: Context) -> list[Row]:
+    ctx.stack.keep()  # this scenario's servers run on its own database
+    big = QUICK_BIG if ctx.options.quick else BIG
+    work = ctx.work_dir / "scale"
+    work.mkdir(exist_ok=True)
+    try:
+        with throwaway(ctx.options.database_url, work) as database:
+            group = ProcessGroup(work)
+            try:
+                return _scenario(ctx, database, Stack(group, database.url, work), work, big)
+            finally:
+                group.close()  # before the database is dropped
+    finally:
+        # A million rows are most of a gigabyte on SQLite: gone even when the logs are kept.
+        for leftover in work.glob("bench.sqlite3*"):
+            leftover.unlink(missing_ok=True)
+
+
+def _scenario(ctx: Context, database: Database, stack: Stack, work: Path, big: Size) -> list[Row]:
+    options = dataclasses.replace(ctx.options, duration=min(ctx.options.duration, SECONDS),
+                                  warmup=min(ctx.options.warmup, WARMUP))
+    print("  seeding the scale scenario's school ...", file=sys.stderr, flush=True)
+    world = seed_world(database.url, stack.env()["SECRET_KEY"])
+    sub = Context(stack, lambda: world.seeded, database, options, work)
+    measured = paths(world, database.url, options.connections)
+    stack.web()
+    budget = LOAD_BUDGET[database.kind]
+    grown = {}
+    results = {}
+    for name, size in (("small", SMALL), ("big", big)):
+        print(f"  loading rows up to {size.label} ...", file=sys.stderr, flush=True)
+        grown[name] = grow(database, world, size, budget)
+        g = grown[name]
+        print(f"  {g['jobs']:,} jobs, {g['notifications']:,} notifications for the student, {g['own']:,} jobs of the "
+              f"first teacher; loaded in {g['load_seconds']:.1f} s, analyzed in {g['analyze_seconds']:.1f} s",
+              file=sys.stderr, flush=True)
+        results[name] = _measure_all(sub, measured, options.rounds)
+    ctx.suspect = ctx.suspect or sub.suspect
+    return _rows(measured, results, grown, big, database.kind, options)
+
+
+def _rows(measured: list[ScalePath], results: dict[str, dict[str, list[LoadResult]]], grown: dict[str, dict[str, float]],
+          big: Size, kind: str, options) -> list[Row]:
+    small_g, big_g = grown["small"], grown["big"]
+    at = f"{small_g['jobs']:,} jobs"
+    analyze = "VACUUM ANALYZE" if kind == "postgresql" else "ANALYZE"
+    notes = [(f"{kind}: bulk INSERT ... SELECT over a number series (tests/support/bulk.py), then {analyze} "
+              f"({big_g['analyze_seconds']:.1f} s); jobs spread over {OWNERS} owners, the first measured teacher "
+              f"{int(big_g['own']):,} ({CHILD_SHARE:.0%} of the bulk rows of each measured teacher email chunks of "
+              f"finished batches), the student's inbox {int(big_g['notifications']):,}; at the small size "
+              f"{int(small_g['jobs']):,} jobs, {int(small_g['own']):,} of the first teacher, "
+              f"{int(small_g['notifications']):,} notifications"),
+             (f"each path: {options.connections} connections, {options.duration:g} s after {options.warmup:g} s of "
+              f"warm-up, {options.rounds} run(s) per size, in the order listed, enqueue last (it adds jobs); "
+              f"ratio = p99 with the big database ÷ p99 with the small one")]
+    if big_g["stopped"]:
+        notes.append(f"the load stopped at its {LOAD_BUDGET[kind]:g} s budget: the rows are those it reached")
+    rows = [Row(path=f"P5 bulk load to {int(big_g['jobs']):,} jobs, {int(big_g['notifications']):,} notifications",
+                figure=Figure(round(big_g["load_seconds"], 1), "s"), notes=tuple(notes))]
+    limit = Target("ratio", GROWTH_LIMIT, at_most=True, label=f"p99 ≤ {GROWTH_LIMIT:.0%} of its p99 at 10^3")
+    for p in measured:
+        small, large = _median_result(results["small"][p.label]), _median_result(results["big"][p.label])
+        problems = [f"at {size}: {text}" for size, runs in (("10^3", results["small"][p.label]),
+                                                            (_power(big.jobs), results["big"][p.label]))
+                    for r in runs for text in r.problems(p.plan)]
+        rows.append(Row(
+            path=f"P5 {p.label}, {_power(int(big_g['jobs']))} jobs",
+            rps=large.rps, p50_ms=large.p50_ms, p99_ms=large.p99_ms,
+            reference=Reference(f"at {at}", (small.rps,), (small.p99_ms,), by="p99"),
+            ratio=large.p99_ms / small.p99_ms if small.p99_ms else None,
+            targets=(limit,) if p.target else (),
+            notes=tuple(dict.fromkeys(problems)),
+        ))
+    return rows
