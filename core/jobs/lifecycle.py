@@ -135,9 +135,30 @@ def claim_run(db: Session | Connection, job_id: uuid.UUID, job_type: JobType, no
     COMMIT round trips around it."""
     params = {"job_id": job_id, "type_name": job_type.name, "now": now, "max_attempts": job_type.max_attempts,
               "lease_until": now + job_type.lease}
-    postgresql = _dialect(db) == "postgresql"
-    row = _one_statement(db, _CLAIM_ASYNC_COMMIT if postgresql else _CLAIM, params)
+    dialect = _dialect(db)
+    if dialect == "postgresql":
+        row = _one_statement(db, _CLAIM_ASYNC_COMMIT, params)
+    elif dialect == "sqlite" and isinstance(db, Connection) and not db.in_transaction():
+        row = _sqlite_claim_without_sync(db, params)
+    else:
+        row = _one_statement(db, _CLAIM, params)
     return None if row is None else ClaimedJob(*row[:len(_CLAIMED)])
+
+
+def _sqlite_claim_without_sync(connection: Connection, params: dict[str, Any]) -> Any:
+    """SQLite's counterpart of the asynchronous claim (local development and benchmarks): in WAL
+    mode, synchronous=NORMAL commits without syncing the log to disk; the outcome's commit, at
+    the connection's own level again, syncs it, the claim included."""
+    level = connection.info.get("aula_synchronous")
+    if level is None:
+        level = connection.info["aula_synchronous"] = int(connection.exec_driver_sql("PRAGMA synchronous").scalar())
+    connection.exec_driver_sql("PRAGMA synchronous = NORMAL")
+    try:
+        row = _one_statement(connection, _CLAIM, params)
+    finally:
+        connection.exec_driver_sql(f"PRAGMA synchronous = {level:d}")
+        connection.commit()  # the PRAGMAs' autobegun bookkeeping: the session must find none open
+    return row
 
 
 def _dialect(db: Session | Connection) -> str:
