@@ -3,6 +3,9 @@
 
 Idempotent: nothing is started when the institution exists or a seed of it is still under way,
 so restarting the local stack keeps existing data and never runs two seeds.
+
+The demo operator (platform staff: the operations console, across institutions) belongs to no
+institution, so it is not part of the seed workflow: `start_demo_seed` adds it the first time.
 """
 from __future__ import annotations
 
@@ -12,7 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.models import Institution
+from core.auth import hash_password
+from core.db import insert_or_ignore
+from core.models import Institution, User
 from core.seeding import (
     ADMIN_PASSWORD,
     STUDENT_PASSWORD,
@@ -40,12 +45,30 @@ DEMO_LOGINS = (
     DemoLogin("teacher", "teacher2@aula.local", TEACHER_PASSWORD),
     DemoLogin("student", "student01@aula.local", STUDENT_PASSWORD),
 )
+OPERATOR_PASSWORD = "aula-operator"  # the demo convention: aula-<role>
+# Not @aula.local: the seed refuses an email domain that is in use, and the operator exists
+# before the demo institution's seed has run.
+DEMO_OPERATOR = DemoLogin("operator", "operator@ops.aula.local", OPERATOR_PASSWORD)
+OPERATOR_NAME = "Otávio Operador"
+
+
+def ensure_demo_operator(session: Session) -> bool:
+    """Add the demo operator unless it exists; True if it was added. Does not commit."""
+    if session.scalar(sa.select(User.id).where(User.email == DEMO_OPERATOR.email)) is not None:
+        return False
+    # ON CONFLICT DO NOTHING: two `seed-demo` runs at once add it once, and neither fails.
+    return insert_or_ignore(session, User, ["email"], institution_id=None, email=DEMO_OPERATOR.email,
+                            full_name=OPERATOR_NAME, role=DEMO_OPERATOR.role,
+                            password_hash=hash_password(DEMO_OPERATOR.password))
 
 
 def start_demo_seed(session: Session) -> tuple[str, Any]:
     """Start the demo seed unless there is nothing to do. Returns ("started", workflow),
     ("present", None) or ("running", workflow). Commits when it starts one; the caller then
-    sends its first message (core.jobs.outbox.flush) or leaves that to the relay."""
+    sends its first message (core.jobs.outbox.flush) or leaves that to the relay. Adds the demo
+    operator first if it is missing (and commits that)."""
+    if ensure_demo_operator(session):
+        session.commit()
     if session.scalar(sa.select(Institution.id).where(Institution.slug == DEMO_SLUG)) is not None:
         return "present", None
     running = open_seed_workflows(session, DEMO_SLUG)

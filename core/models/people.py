@@ -7,7 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, UTCDateTime, utcnow
 
-ROLES = ("admin", "teacher", "student")
+# An operator is platform staff: across institutions, so belonging to none (the only role that may).
+ROLES = ("admin", "teacher", "student", "operator")
 
 
 class Institution(Base):
@@ -21,17 +22,20 @@ class Institution(Base):
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (sa.CheckConstraint(sa.column("role").in_(ROLES), name="role"),)
+    __table_args__ = (
+        sa.CheckConstraint(sa.column("role").in_(ROLES), name="role"),
+        sa.CheckConstraint("role = 'operator' OR institution_id IS NOT NULL", name="institution"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    institution_id: Mapped[int] = mapped_column(sa.ForeignKey("institutions.id"), index=True)
+    institution_id: Mapped[int | None] = mapped_column(sa.ForeignKey("institutions.id"), index=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     full_name: Mapped[str] = mapped_column(sa.String(200))
     role: Mapped[str] = mapped_column(sa.String(16))
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    institution: Mapped[Institution] = relationship()
+    institution: Mapped[Institution | None] = relationship()
 
     def to_json(self) -> dict:
         return {
