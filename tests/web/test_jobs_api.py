@@ -184,7 +184,7 @@ def test_the_read_needs_no_transaction(client, web_app, auth, job):
     assert client.get(f"/api/jobs/{job.id}", headers=auth).status_code == 200
     idle = web_app.extensions["aula_reads"]._idle
     assert len(idle) == 1
-    _generation, connection = idle[0]
+    connection = idle[0].dbapi
     # psycopg: autocommit; sqlite3: isolation_level None. Either way no BEGIN is sent.
     assert getattr(connection, "autocommit", None) is True or getattr(connection, "isolation_level", "") is None
 
@@ -264,11 +264,11 @@ def test_a_poll_logs_with_the_request_id_and_the_user(client, owner, auth, job, 
 def test_a_poll_survives_a_connection_the_database_dropped(client, web_app, auth, job):
     assert client.get(f"/api/jobs/{job.id}", headers=auth).status_code == 200
     reads = web_app.extensions["aula_reads"]
-    _generation, connection = reads._idle[-1]
+    connection = reads._idle[-1].dbapi
     connection.close()  # as if the server had ended it (a restart, a fail-over, idle reaping)
     response = client.get(f"/api/jobs/{job.id}", headers=auth)
     assert response.status_code == 200 and response.get_json()["job"]["id"] == str(job.id)
-    assert all(c is not connection for _g, c in reads._idle)
+    assert reads._idle and all(c.dbapi is not connection for c in reads._idle)
 
 
 def test_a_poll_is_503_when_the_database_is_unreachable(client, web_app, auth, job):

@@ -29,7 +29,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 def bearer_token() -> str | None:
     """The token of an `Authorization: Bearer <token>` header (the scheme in any case)."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, token = request.environ.get("HTTP_AUTHORIZATION", "").partition(" ")
     token = token.strip()
     return token if token and scheme.lower() == "bearer" else None
 

@@ -77,10 +77,8 @@ class CompiledRead:
 
 class OneStatementReads:
     def __init__(self, engine: Engine):
-        # NullPool: the engine only opens connections (with its dialect's set-up); they are
-        # detached from it and kept here.
-        self.engine = engine
-        self._idle: list[Any] = []
+        self.engine = engine  # opens connections with its dialect's set-up; they are kept here, not in its pool
+        self._idle: list[_Connection] = []
         self._generation = 0  # bumped when the idle connections are given up; older ones are closed on return
         self._compiled: dict[int, tuple[sa.Select, CompiledRead]] = {}
 
@@ -100,10 +98,10 @@ class OneStatementReads:
         self._generation += 1
         while self._idle:
             try:
-                _generation, connection = self._idle.pop()
+                connection = self._idle.pop()
             except IndexError:
                 break
-            connection.close()
+            connection.dbapi.close()
 
     def first(self, statement: sa.Select, values: dict[str, Any]) -> Any:
         """The first row of `statement` with these parameter values, its columns as
@@ -118,34 +116,32 @@ class OneStatementReads:
 
     def _first(self, statement: sa.Select, values: dict[str, Any], retrying: bool = False) -> Any:
         try:
-            generation, connection = self._idle.pop()
+            connection = self._idle.pop()
         except IndexError:
-            generation, connection = self._generation, self._connect()
+            connection = self._connect()
         dialect = self.engine.dialect
+        read: CompiledRead | None = None
         try:
             read = self._read(statement)
-            cursor = connection.cursor()
-            try:
-                cursor.execute(read.sql, read.parameters(values))
-                raw = cursor.fetchone()
-            finally:
-                cursor.close()
+            cursor = connection.cursor(statement)
+            cursor.execute(read.sql, read.parameters(values))
+            raw = cursor.fetchone()
         except BaseException as exc:
             database_error = isinstance(exc, dialect.loaded_dbapi.Error)
-            disconnected = database_error and dialect.is_disconnect(exc, connection, None)
-            connection.close()  # whatever went wrong, a connection in doubt is not reused
+            disconnected = database_error and dialect.is_disconnect(exc, connection.dbapi, None)
+            connection.dbapi.close()  # whatever went wrong, a connection in doubt is not reused
             if not database_error:
                 raise
             if disconnected and not retrying:
                 raise Disconnected() from exc
-            raise _wrapped(exc, dialect, read.sql, disconnected) from exc
-        if generation == self._generation:
-            self._idle.append((generation, connection))
+            raise _wrapped(exc, dialect, read.sql if read else "", disconnected) from exc
+        if connection.generation == self._generation:
+            self._idle.append(connection)
         else:
-            connection.close()
+            connection.dbapi.close()
         return None if raw is None else read.typed(raw)
 
-    def _connect(self) -> Any:
+    def _connect(self) -> _Connection:
         dialect = self.engine.dialect
         try:
             proxied = self.engine.raw_connection()
@@ -153,7 +149,7 @@ class OneStatementReads:
             raise _wrapped(exc, dialect, "connect") from exc
         connection = proxied.dbapi_connection
         proxied.detach()  # ours from now on; closing it is ours too
-        return connection
+        return _Connection(connection, self._generation)
 
     def _read(self, statement: sa.Select) -> CompiledRead:
         # Compiled on first use: the dialect knows the server once the first connection is open.
@@ -161,6 +157,25 @@ class OneStatementReads:
         if entry is None:
             entry = self._compiled[id(statement)] = (statement, CompiledRead(statement, self.engine.dialect))
         return entry[1]
+
+
+class _Connection:
+    """A DBAPI connection kept between reads, with a cursor per statement: a cursor that runs
+    the same SQL again reuses its driver's adaptation of parameters and columns (psycopg's
+    Transformer), which a new cursor would set up anew."""
+
+    __slots__ = ("_cursors", "dbapi", "generation")
+
+    def __init__(self, dbapi: Any, generation: int):
+        self.dbapi = dbapi
+        self.generation = generation
+        self._cursors: dict[int, Any] = {}
+
+    def cursor(self, statement: sa.Select) -> Any:
+        cursor = self._cursors.get(id(statement))
+        if cursor is None:
+            cursor = self._cursors[id(statement)] = self.dbapi.cursor()
+        return cursor
 
 
 def _wrapped(exc: Exception, dialect: Dialect, sql: str, disconnected: bool = False) -> sa.exc.StatementError:
@@ -171,7 +186,8 @@ def _wrapped(exc: Exception, dialect: Dialect, sql: str, disconnected: bool = Fa
 
 
 def _engine(settings: Settings) -> Engine:
-    """Connections to the database of core.db.make_engine, in autocommit."""
+    """Connections to the database of core.db.make_engine, in autocommit. No pool of its own
+    (NullPool): OneStatementReads keeps the connections."""
     url = sa.engine.make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         # A connection is used by one thread at a time, but not always by the same one.

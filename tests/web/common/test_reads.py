@@ -65,7 +65,7 @@ def test_connections_are_kept_and_reused(reads, login):
     for _ in range(5):
         assert reads.first(OWN_JOB_BY_LOGIN, _values(login, login["job"].id)) is not None
     assert len(reads._idle) == 1
-    (_generation, connection), = reads._idle
+    connection = reads._idle[0].dbapi
     reads.close()
     assert reads._idle == []
     with pytest.raises(reads.engine.dialect.loaded_dbapi.Error):  # closed
@@ -84,14 +84,14 @@ def test_a_database_error_is_sqlalchemys_without_the_parameters(reads, login):
 def test_a_dropped_connection_is_retried_once_and_then_the_error_is_raised(reads, login, monkeypatch):
     values = _values(login, login["job"].id)
     assert reads.first(OWN_JOB_BY_LOGIN, values) is not None
-    reads._idle[-1][1].close()
+    reads._idle[-1].dbapi.close()
     assert reads.first(OWN_JOB_BY_LOGIN, values) is not None  # retried on a new connection
 
     connect = reads._connect
 
     def dropped():
         connection = connect()
-        connection.close()
+        connection.dbapi.close()
         return connection
 
     monkeypatch.setattr(reads, "_connect", dropped)
@@ -106,3 +106,30 @@ def test_disposing_of_the_apps_database_closes_the_reads(web_app, reads, login):
     assert reads._idle
     web_app.extensions["aula"].db.dispose()
     assert reads._idle == []
+
+
+def test_a_kept_connection_reads_each_parameter_set_afresh(reads, db, login):
+    other = new_job(db, "report", {"kind": "class_roster", "class_id": 2, "format": "csv"}, owner_id=login["teacher"].id)
+    db.commit()
+    for job_id in (login["job"].id, other.id, None, login["job"].id, uuid.uuid4(), other.id):
+        row = reads.first(OWN_JOB_BY_LOGIN, _values(login, job_id))
+        assert row.id == job_id if job_id in (login["job"].id, other.id) else row.id is None
+    assert len(reads._idle) == 1
+
+
+def test_a_connection_in_use_when_the_reads_close_is_closed_after_its_read(reads, login, monkeypatch):
+    from web.common import reads as reads_module
+
+    in_use = []
+    cursor = reads_module._Connection.cursor
+
+    def closing_meanwhile(connection, statement):
+        in_use.append(connection.dbapi)
+        reads.close()  # another thread's disconnect, or the app shutting down
+        return cursor(connection, statement)
+
+    monkeypatch.setattr(reads_module._Connection, "cursor", closing_meanwhile)
+    assert reads.first(OWN_JOB_BY_LOGIN, _values(login, None)) is not None
+    assert reads._idle == []
+    with pytest.raises(reads.engine.dialect.loaded_dbapi.Error):
+        in_use[0].cursor().execute("SELECT 1")
