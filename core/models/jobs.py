@@ -68,6 +68,12 @@ class Job(Base):
     workflow_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("workflows.id", ondelete="CASCADE"))
     # The workflow step this job runs, e.g. "classes", or "undo:classes" for its compensation.
     step: Mapped[str | None] = mapped_column(sa.String(64))
+    # The failed or cancelled job this one reprocesses (a new job; the original stays as it was).
+    reprocess_of_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("jobs.id", ondelete="SET NULL"))
+    # What created the job (JOB_ORIGINS); NULL on rows older than the column: derived from the links.
+    origin: Mapped[str | None] = mapped_column(sa.String(16))
+    # "instance/pid" of the worker running the current (or last) attempt, copied into job_attempts.
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(128))
     dedupe_key: Mapped[str | None] = mapped_column(sa.String(64))
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dead_lettered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -81,3 +87,11 @@ class Job(Base):
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL_STATES
+
+
+JOB_ORIGINS = ("request", "parent", "batch", "workflow", "reprocess", "periodic", "cli")
+
+# A job's reprocess copies (the console's lineage), and what ON DELETE SET NULL looks up when a
+# job goes: partial, since almost no job is a copy.
+sa.Index("ix_jobs_reprocess_of", Job.reprocess_of_id,
+         sqlite_where=sa.text("reprocess_of_id IS NOT NULL"), postgresql_where=sa.text("reprocess_of_id IS NOT NULL"))
