@@ -26,6 +26,9 @@ OPEN_STATES = ("queued", "retrying")
 OPEN_DEDUPE = "state IN ('queued', 'running', 'retrying') AND dedupe_key IS NOT NULL"
 #: What a user's list of jobs shows: the jobs they asked for, not fan-out children or workflow steps.
 LISTED = "batch_id IS NULL AND workflow_id IS NULL"
+#: What the per-user quota counts of jobs (web/common/submit.py): those the user asked for that are in flight.
+ASKED_IN_FLIGHT = ("state IN ('queued', 'retrying', 'running') AND parent_id IS NULL"
+                   " AND batch_id IS NULL AND workflow_id IS NULL")
 
 
 class Job(Base):
@@ -47,10 +50,14 @@ class Job(Base):
         # backwards): only the jobs they asked for, so a million fan-out children cost nothing here.
         sa.Index("ix_jobs_owner_listed", "owner_id", "created_at", "id",
                  sqlite_where=sa.text(LISTED), postgresql_where=sa.text(LISTED)),
-        # The same filtered by state; also what the per-user quota counts (web/common/submit.py):
-        # the user's jobs in flight, however many finished ones they have.
+        # The same filtered by state.
         sa.Index("ix_jobs_owner_state_listed", "owner_id", "state", "created_at", "id",
                  sqlite_where=sa.text(LISTED), postgresql_where=sa.text(LISTED)),
+        # What the per-user quota counts on every request that creates work: only the jobs in
+        # flight are in it, so the count costs the same however many finished jobs the user
+        # has, and however long the queue of other users' and fan-out jobs is.
+        sa.Index("ix_jobs_owner_in_flight", "owner_id",
+                 sqlite_where=sa.text(ASKED_IN_FLIGHT), postgresql_where=sa.text(ASKED_IN_FLIGHT)),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)

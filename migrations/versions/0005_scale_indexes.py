@@ -3,11 +3,11 @@
 Revision ID: 0005
 Revises: 0004
 
-What each serves (docs/performance.md, "Scale"): a user's job list, all of it or one state,
-newest first (ix_jobs_owner_listed, ix_jobs_owner_state_listed: partial, so fan-out children
-and workflow steps are not in them; the second is also the quota's count of jobs in flight);
-the quota's count of open batches and unfinished workflows; the inbox newest first, all of it
-or only the unread (which the unread count and "mark all read" use too). The inbox's old index
+What each serves (docs/scale.md): a user's job list, all of it or one state, newest first
+(ix_jobs_owner_listed, ix_jobs_owner_state_listed: partial, so fan-out children and workflow
+steps are not in them); the quota's counts of jobs in flight, open batches and unfinished
+workflows (each index holds only those rows); the inbox newest first, all of it or only the
+unread (which the unread count and "mark all read" use too). The inbox's old index
 (user_id, read_at, created_at) could not give the whole inbox in order and is replaced.
 
 The conditions are the models' (core/models), copied here as they are today: a migration must
@@ -22,6 +22,8 @@ branch_labels = None
 depends_on = None
 
 LISTED = "batch_id IS NULL AND workflow_id IS NULL"
+ASKED_IN_FLIGHT = ("state IN ('queued', 'retrying', 'running') AND parent_id IS NULL"
+                   " AND batch_id IS NULL AND workflow_id IS NULL")
 UNREAD = "read_at IS NULL"
 OPEN_BATCH = "completed_at IS NULL"
 UNFINISHED_WORKFLOW = "state IN ('running', 'compensating')"
@@ -30,6 +32,7 @@ UNFINISHED_WORKFLOW = "state IN ('running', 'compensating')"
 INDEXES = (  # (table, name, columns, condition)
     ('jobs', 'ix_jobs_owner_listed', ['owner_id', 'created_at', 'id'], LISTED),
     ('jobs', 'ix_jobs_owner_state_listed', ['owner_id', 'state', 'created_at', 'id'], LISTED),
+    ('jobs', 'ix_jobs_owner_in_flight', ['owner_id'], ASKED_IN_FLIGHT),
     ('batches', 'ix_batches_owner_open', ['owner_id'], OPEN_BATCH),
     ('workflows', 'ix_workflows_owner_unfinished', ['owner_id'], UNFINISHED_WORKFLOW),
     ('notifications', 'ix_notifications_user_created', ['user_id', 'created_at', 'id'], None),

@@ -23,7 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import boto3
@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", default="sqlite://", help="a PostgreSQL URL (a database is created), or sqlite://")
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--notifications", type=int, default=1000)
+    parser.add_argument("--against", metavar="JOBS,NOTIFICATIONS",
+                        help="also seed a second database with this many rows and time both in turns, "
+                             "with the ratio of their p99 (e.g. --against 1000000,100000)")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--paths", default="", help="comma-separated path names (default: all)")
     parser.add_argument("--profile", default="", help="a path name to run under cProfile")
@@ -136,35 +139,51 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": REGION})
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    from core.__main__ import migrate
-    from core.settings import Settings
-    from tests import factories
-    from tests.web.pages.helpers import page_login
-    from web import create_app
-
-    with _database(args.database) as url, mock_aws():
-        migrate(url)
-        settings = Settings.from_env({
-            "APP_ROLE": "web", "SECRET_KEY": "profile-secret-key-0123456789abcdefghij", "DATABASE_URL": url,
-            "AWS_REGION": REGION, "LOG_LEVEL": "WARNING", "JOBS_MAX_IN_FLIGHT_PER_USER": "1000",
-            "SESSION_COOKIE_SECURE": "false", **_aws_env()})
-        app = create_app(settings)
-        services = app.extensions["aula"]
-        if args.no_sqs:
-            services.queue = CountingQueue()
-        try:
-            started = time.perf_counter()
-            world = _world(app, args.jobs, args.notifications)
-            print(f"seeded {args.jobs} jobs, {args.notifications} notifications in "
-                  f"{time.perf_counter() - started:.1f}s on {services.db.engine.dialect.name}")
-            _run(app, world, args, factories, page_login)
-        finally:
-            # Services.close drains the background sender first, where there is one.
-            getattr(services, "close", services.db.dispose)()
+    sizes = [(args.jobs, args.notifications)]
+    if args.against:
+        jobs, notifications = (int(n) for n in args.against.split(","))
+        sizes.append((jobs, notifications))
+    with ExitStack() as stack:
+        stack.enter_context(mock_aws())
+        aws = _aws_env()
+        worlds = [stack.enter_context(_seeded(args, url, aws, jobs, notifications))
+                  for jobs, notifications in sizes for url in [stack.enter_context(_database(args.database))]]
+        _run(worlds, args)
     return 0
 
 
-def _run(app, world, args, factories, page_login) -> None:
+@contextmanager
+def _seeded(args, url: str, aws: dict[str, str], jobs: int, notifications: int) -> Iterator[dict]:
+    """A migrated database with `jobs` and `notifications` rows, its web app, and its hot paths."""
+    from core.__main__ import migrate
+    from core.settings import Settings
+    from web import create_app
+
+    migrate(url)
+    settings = Settings.from_env({
+        "APP_ROLE": "web", "SECRET_KEY": "profile-secret-key-0123456789abcdefghij", "DATABASE_URL": url,
+        "AWS_REGION": REGION, "LOG_LEVEL": "WARNING", "JOBS_MAX_IN_FLIGHT_PER_USER": "1000",
+        "SESSION_COOKIE_SECURE": "false", **aws})
+    app = create_app(settings)
+    services = app.extensions["aula"]
+    if args.no_sqs:
+        services.queue = CountingQueue()
+    try:
+        started = time.perf_counter()
+        world = _world(app, jobs, notifications)
+        print(f"seeded {jobs} jobs, {notifications} notifications in "
+              f"{time.perf_counter() - started:.1f}s on {services.db.engine.dialect.name}")
+        world |= {"app": app, "label": f"{jobs}/{notifications}", "paths": _paths(app, world)}
+        yield world
+    finally:
+        # Services.close drains the background sender first, where there is one.
+        getattr(services, "close", services.db.dispose)()
+
+
+def _paths(app, world) -> dict[str, Callable[[], None]]:
+    from tests import factories
+    from tests.web.pages.helpers import page_login
+
     engine = app.extensions["aula"].db.engine
     api = app.test_client()
     teacher_headers = factories.login(api, world["teacher"])
@@ -198,6 +217,11 @@ def _run(app, world, args, factories, page_login) -> None:
             assert response.status_code == status, (path, response.status_code, response.get_data(as_text=True)[:300])
         return call
 
+    def second_page(path: str, headers: dict) -> str:
+        # Page 2 by the cursor page 1 hands out (the lists that page by position; else page=2).
+        body = api.get(path, headers=headers).get_json()
+        return f"{path}?after={body['next']}" if body.get("next") else f"{path}?page=2"
+
     paths: dict[str, Callable[[], None]] = {
         "enqueue": enqueue,
         "report": lambda: api.post("/api/reports", json={"kind": "class_roster", "class_id": world["class_id"]},
@@ -206,36 +230,58 @@ def _run(app, world, args, factories, page_login) -> None:
         "jobs": expect(api, "/api/jobs", teacher_headers),
         "jobs_state": expect(api, "/api/jobs?state=succeeded", teacher_headers),
         "jobs_page_50": expect(api, "/api/jobs?page=50", teacher_headers),
+        "jobs_after": expect(api, second_page("/api/jobs", teacher_headers), teacher_headers),
         "notifications": expect(api, "/api/notifications", student_headers),
         "notifications_unread": expect(api, "/api/notifications?unread=1", student_headers),
+        "notifications_after": expect(api, second_page("/api/notifications", student_headers), student_headers),
         "page_jobs": expect(teacher_page, "/jobs"),
         "page_notifications": expect(student_page, "/notifications"),
     }
-    chosen = [p for p in args.paths.split(",") if p] or list(paths)
+    return paths
+
+
+def _run(worlds: list[dict], args) -> None:
+    """Each path on each database in turns of a tenth of the requests (so a busy machine's
+    noise falls on both alike), then one line per path and database."""
+    chosen = [p for p in args.paths.split(",") if p] or list(worlds[0]["paths"])
     statements = [0]
 
-    @sa.event.listens_for(engine, "before_cursor_execute")
-    def _count(*_args):
+    def count(*_args):
         statements[0] += 1
 
-    print(f"{'path':24} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'CPU ms':>8} {'SQL/req':>8}")
+    for world in worlds:
+        sa.event.listen(world["app"].extensions["aula"].db.engine, "before_cursor_execute", count)
+    print(f"{'path':22} {'rows':>14} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'CPU ms':>7} {'SQL/req':>7}"
+          + (f" {'p99 ratio':>9}" if len(worlds) > 1 else ""))
+    turn = max(1, args.requests // 10)
     for name in chosen:
-        call = paths[name]
-        for _ in range(min(20, args.requests)):
-            call()
-        statements[0] = 0
-        cpu: list[float] = []
-        times = _timed(call, args.requests, cpu)
-        print(f"{name:24} {statistics.median(times):8.2f} {_p(times, 0.99):8.2f} {statistics.mean(times):8.2f}"
-              f" {statistics.median(cpu):8.2f} {statements[0] / args.requests:8.1f}")
-    if args.profile:
-        profiler = cProfile.Profile()
-        profiler.runcall(_timed, paths[args.profile], args.requests)
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(45)
-        print(out.getvalue())
-    if args.explain:
-        _explain(engine, {name: paths[name] for name in chosen})
+        times: list[list[float]] = [[] for _ in worlds]
+        cpu: list[list[float]] = [[] for _ in worlds]
+        sql = [0 for _ in worlds]
+        for i, world in enumerate(worlds):
+            for _ in range(min(20, args.requests)):
+                world["paths"][name]()
+        while len(times[0]) < args.requests:
+            for i, world in enumerate(worlds):
+                statements[0] = 0
+                times[i] += _timed(world["paths"][name], turn, cpu[i])
+                sql[i] += statements[0]
+        for i, world in enumerate(worlds):
+            ratio = f" {_p(times[i], 0.99) / _p(times[0], 0.99):9.2f}" if i and len(worlds) > 1 else ""
+            print(f"{name:22} {world['label']:>14} {statistics.median(times[i]):8.2f} {_p(times[i], 0.99):8.2f}"
+                  f" {statistics.mean(times[i]):8.2f} {statistics.median(cpu[i]):7.2f}"
+                  f" {sql[i] / len(times[i]):7.1f}{ratio}")
+    for world in worlds:
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.runcall(_timed, world["paths"][args.profile], args.requests)
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(45)
+            print(f"=== profile of {args.profile} at {world['label']}")
+            print(out.getvalue())
+        if args.explain:
+            print(f"=== plans at {world['label']}")
+            _explain(world["app"].extensions["aula"].db.engine, {name: world["paths"][name] for name in chosen})
 
 
 def _explain(engine, paths: dict[str, Callable[[], None]]) -> None:

@@ -104,3 +104,72 @@ def test_another_users_notification_is_404_and_unchanged(client, db, people):
 def test_the_inbox_needs_a_login(client):
     assert client.get("/api/notifications").status_code == 401
     assert client.post("/api/notifications/read-all").status_code == 401
+
+
+def _walk(client, headers, query: str) -> list[dict]:
+    """Every page of the inbox, from the first, by its `next` cursors."""
+    pages = [client.get(f"/api/notifications?{query}", headers=headers).get_json()]
+    while pages[-1]["next"]:
+        pages.append(client.get(f"/api/notifications?{query}&after={pages[-1]['next']}", headers=headers).get_json())
+        assert len(pages) < 10
+    return pages
+
+
+def test_next_and_previous_cursors_walk_the_inbox_both_ways_ties_included(client, db, people):
+    from datetime import UTC, datetime, timedelta
+
+    me, other = people
+    factories.notifications(db, me, 45)
+    factories.notifications(db, other, 5)
+    # Three more at the very instant of "Note 20": the order among them is by id, newest first.
+    tie = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(minutes=20)
+    db.add_all(Notification(user_id=me.id, kind="activity", title=f"Tie {i}", body="", dedupe_key=f"tie:{i}",
+                            created_at=tie) for i in range(3))
+    db.commit()
+    headers = factories.login(client, me)
+    by_number = [client.get(f"/api/notifications?size=20&page={n}", headers=headers).get_json() for n in (1, 2, 3)]
+    pages = _walk(client, headers, "size=20")
+    assert [p["page"] for p in pages] == [1, 2, 3] and [len(p["items"]) for p in pages] == [20, 20, 8]
+    assert [p["items"] for p in pages] == [p["items"] for p in by_number], "the same pages either way"
+    assert pages[0]["previous"] is None and pages[-1]["next"] is None
+    assert {p["total"] for p in pages} == {48} and {p["total_exact"] for p in pages} == {True}
+    # And back from the last page.
+    back = [pages[-1]]
+    while back[-1]["previous"]:
+        back.append(client.get(f"/api/notifications?size=20&before={back[-1]['previous']}", headers=headers).get_json())
+        assert len(back) < 10
+    assert [p["page"] for p in back] == [3, 2, 1]
+    assert [p["items"] for p in back] == [p["items"] for p in reversed(pages)]
+    assert back[-1]["previous"] is None and back[-1]["next"] == pages[0]["next"]
+
+
+def test_the_unread_filter_pages_by_cursor_too(client, db, people):
+    me, _ = people
+    factories.notifications(db, me, 45, read_every=3)
+    headers = factories.login(client, me)
+    pages = _walk(client, headers, "unread=1&size=20")
+    items = [i for p in pages for i in p["items"]]
+    assert len(items) == 30 and all(i["read_at"] is None for i in items) and len({i["id"] for i in items}) == 30
+
+
+def test_past_the_count_cap_the_totals_say_at_least(client, db, people, monkeypatch):
+    from web.common import pagination
+
+    me, _ = people
+    factories.notifications(db, me, 25)
+    monkeypatch.setattr(pagination, "COUNT_CAP", 10)
+    headers = factories.login(client, me)
+    body = client.get("/api/notifications?size=20", headers=headers).get_json()
+    assert (body["total"], body["total_exact"], body["unread"], body["unread_exact"]) == (10, False, 10, False)
+    assert len(body["items"]) == 20 and body["next"] and body["pages"] >= 2
+    last = client.get(f"/api/notifications?size=20&after={body['next']}", headers=headers).get_json()
+    assert (last["page"], len(last["items"]), last["next"]) == (2, 5, None), "the cursor goes on past the count"
+
+
+@pytest.mark.parametrize("query, field", [("after=bm9wZQ", "after"), ("before=%21%21", "before"),
+                                          ("after=1.2&before=1.2.3", "after"), ("after=1.2.3&before=1.2", "before"),
+                                          ("before=1.2.3.4", "before"), ("after=", "after")])
+def test_what_is_not_a_cursor_is_a_400_naming_it(client, people, query, field):
+    me, _ = people
+    response = client.get(f"/api/notifications?{query}", headers=factories.login(client, me))
+    assert response.status_code == 400 and response.get_json()["field"] == field

@@ -7,8 +7,7 @@ from flask import Blueprint, jsonify, request
 from core.app import json_error, session
 from core.models import Notification
 from web.api.guard import current_user, login_required
-from web.common.access import unread_count
-from web.common.notifications import inbox_page, mark_all_read, mark_read
+from web.common.notifications import inbox_page, mark_all_read, mark_read, unread
 from web.common.serializers import notification_json
 
 bp = Blueprint("notifications", __name__)
@@ -19,8 +18,7 @@ bp = Blueprint("notifications", __name__)
 def list_notifications():
     user = current_user()
     page, _ = inbox_page(session(), user, request.args)
-    return jsonify({"items": [notification_json(n) for n in page.items], **page.meta(),
-                    "unread": unread_count(session(), user)})
+    return jsonify({"items": [notification_json(n) for n in page.items], **page.meta(), **_unread(user)})
 
 
 @bp.post("/notifications/<int:notification_id>/read")
@@ -30,9 +28,9 @@ def read_notification(notification_id: int):
     if not mark_read(db, user, notification_id):
         return json_error(404, f"notification {notification_id} not found")
     db.commit()
-    notification = db.get(Notification, notification_id)
-    db.refresh(notification)
-    return jsonify({"notification": notification_json(notification), "unread": unread_count(db, user)})
+    # One SELECT, and the row as the UPDATE left it even if the session held it already.
+    notification = db.get(Notification, notification_id, populate_existing=True)
+    return jsonify({"notification": notification_json(notification), **_unread(user)})
 
 
 @bp.post("/notifications/read-all")
@@ -41,4 +39,10 @@ def read_all_notifications():
     db, user = session(), current_user()
     marked = mark_all_read(db, user)
     db.commit()
-    return jsonify({"marked": marked, "unread": unread_count(db, user)})
+    return jsonify({"marked": marked, **_unread(user)})
+
+
+def _unread(user) -> dict:
+    # Counted up to COUNT_CAP: `unread_exact` is False when there are more.
+    count = unread(session(), user)
+    return {"unread": count.value, "unread_exact": count.exact}

@@ -17,6 +17,7 @@ from core.activities import batch_key, summary_key
 from core.db import utcnow
 from core.jobs.types import ACTIVITY_FANOUT, ActivityFanoutPayload
 from core.models import Activity, Batch, Job, Notification, SchoolClass, User
+from core.models.jobs import LISTED
 from web.common.classes import student_count
 from web.common.inserted import attach
 from web.common.serializers import activity_json, batch_json, job_json
@@ -113,10 +114,13 @@ def publish_to_class(
 
 
 def fanout_job(db: Session, activity: Activity, teacher_id: int) -> Job | None:
+    """The activity's newest fan-out job. It is one of the teacher's own top-level jobs, created
+    with the activity or after it: read newest first on ix_jobs_owner_listed and no further back
+    than the activity, so the teacher's fan-out children and older jobs are never read."""
     return db.scalars(
         sa.select(Job)
-        .where(Job.owner_id == teacher_id, Job.type == ACTIVITY_FANOUT.name,
-               Job.payload["activity_id"].as_integer() == activity.id)
+        .where(Job.owner_id == teacher_id, sa.text(LISTED), Job.created_at >= activity.created_at,
+               Job.type == ACTIVITY_FANOUT.name, Job.payload["activity_id"].as_integer() == activity.id)
         .order_by(Job.created_at.desc())
         .limit(1)
     ).first()

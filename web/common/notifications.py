@@ -1,5 +1,7 @@
 """The notification inbox, for the API (web/api/notifications.py) and the pages: paginated and
-filtered in SQL, only the user's own. Marking read changes the session; the caller commits."""
+filtered in SQL, only the user's own, by position (`next`/`previous` cursors) or by page number;
+counts stop at COUNT_CAP, so an inbox of 100,000 costs what one of 100 does. Marking read
+changes the session; the caller commits."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -9,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from core.db import utcnow
 from core.models import Notification, User
+from core.models.notifications import UNREAD
 from web.common.access import own_notifications
-from web.common.pagination import Page, PageParamError, PageRequest, paginate
+from web.common.lists import OWN_NOTIFICATIONS
+from web.common.pagination import Count, Page, PageParamError, PageRequest, capped_count, paginate
 
 _TRUE, _FALSE = ("1", "true"), ("0", "false")
 
@@ -29,7 +33,14 @@ def inbox_page(db: Session, user: User, args: Mapping[str, str]) -> tuple[Page[N
     """One page of the user's notifications (raises PageParamError for bad page/size/unread)."""
     unread_only = unread_filter(args)
     page_request = PageRequest.from_args(args)
-    return paginate(db, own_notifications(user, unread_only=unread_only), page_request), unread_only
+    statement = own_notifications(user, unread_only=unread_only)
+    return paginate(db, statement, page_request, keyset=OWN_NOTIFICATIONS), unread_only
+
+
+def unread(db: Session, user: User) -> Count:
+    """The user's unread notifications (the header's badge, the API's `unread`), counted up to
+    COUNT_CAP on the index of only the unread ones."""
+    return capped_count(db, sa.select(Notification.id).where(Notification.user_id == user.id, sa.text(UNREAD)))
 
 
 def mark_read(db: Session, user: User, notification_id: int) -> bool:

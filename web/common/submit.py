@@ -31,11 +31,10 @@ from core.db import utcnow
 from core.jobs.contract import JobType, Payload
 from core.jobs.outbox import dedupe_key, requeue, stored_payload
 from core.models import Batch, Job, User, Workflow
-from core.models.jobs import LISTED, OPEN_DEDUPE, OPEN_STATES
+from core.models.jobs import ASKED_IN_FLIGHT, OPEN_DEDUPE
 from core.models.orchestration import OPEN_BATCH, UNFINISHED_WORKFLOW
 from web.common.inserted import attach
 
-IN_FLIGHT = OPEN_STATES + ("running",)
 QUOTA_RETRY_AFTER_SECONDS = 10
 # The first number of the two-number advisory lock on a user (the second is the user's id).
 # Two-number keys are their own space: `python -m core migrate`'s one-number lock cannot collide.
@@ -72,8 +71,7 @@ def in_flight_below(owner_id: Any, limit: Any) -> sa.ColumnElement[bool]:
     committed with the job's success. Each part reads at most `limit` entries of its index.
     `owner_id` and `limit` are values, or bind parameters of a statement built once."""
     one = sa.literal_column("1")
-    jobs = sa.select(one).select_from(Job).where(
-        Job.owner_id == owner_id, Job.state.in_(IN_FLIGHT), Job.parent_id.is_(None), sa.text(LISTED))
+    jobs = sa.select(one).select_from(Job).where(Job.owner_id == owner_id, sa.text(ASKED_IN_FLIGHT))
     batches = sa.select(one).select_from(Batch).where(Batch.owner_id == owner_id, sa.text(OPEN_BATCH))
     flows = sa.select(one).select_from(Workflow).where(Workflow.owner_id == owner_id, sa.text(UNFINISHED_WORKFLOW))
     return _at_most(jobs, limit) + _at_most(batches, limit) + _at_most(flows, limit) < limit

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask, g
 
 from core.app import session
-from web.common.access import unread_count
+from web.common.notifications import unread
 from web.pages import account, admin, jobs, notifications, student, teacher
 from web.pages.blueprint import bp
 
@@ -22,4 +22,5 @@ def register(app: Flask) -> None:
         user = g.get("user")
         if user is None or not hasattr(user, "role"):
             return {"me": None, "unread": 0}
-        return {"me": user, "unread": unread_count(session(), user)}
+        # A Count: shown as "1000+" beyond web.common.pagination.COUNT_CAP, false when none.
+        return {"me": user, "unread": unread(session(), user)}

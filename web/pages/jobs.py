@@ -12,6 +12,7 @@ from core.models import Job, SchoolClass
 from core.models.jobs import JOB_STATES
 from web.common.access import own_job, own_jobs
 from web.common.jobs import cancel_job
+from web.common.lists import OWN_JOBS
 from web.common.pagination import PageRequest, job_state, paginate
 from web.common.refusal import found
 from web.common.serializers import job_json
@@ -60,7 +61,7 @@ def _own_job(job_id: str) -> Job:
 def my_jobs():
     # The filter form sends state="" for every state.
     req, state = PageRequest.from_args(request.args), job_state(request.args.get("state") or None)
-    page = paginate(session(), own_jobs(g.user, state), req)
+    page = paginate(session(), own_jobs(g.user, state), req, keyset=OWN_JOBS)
     names = _class_names(page.items)
     return render_template("jobs/list.html", title="My jobs", page=page, state=state, states=JOB_STATES,
                            rows=[(job, describe(job, names)) for job in page.items])

@@ -12,3 +12,87 @@ def test_pagination_reads_page_and_size_as_ascii_digits():
         with pytest.raises(PageParamError) as caught:
             PageRequest.from_args(args)
         assert caught.value.field == field
+
+
+# -- cursors ------------------------------------------------------------------------------------
+
+def test_after_and_before_are_read_as_given():
+    assert PageRequest.from_args({"after": "abc"}) == PageRequest(after="abc")
+    assert PageRequest.from_args({"after": "a", "before": "b"}) == PageRequest(after="a", before="b")
+    with pytest.raises(PageParamError) as caught:
+        PageRequest.from_args({"before": "x" * 101})
+    assert caught.value.field == "before"
+
+
+def _jobs_keyset():
+    from web.common.lists import OWN_JOBS
+
+    return OWN_JOBS
+
+
+def test_a_cursor_carries_the_page_and_the_sort_key_of_its_row():
+    import uuid
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    row = SimpleNamespace(created_at=datetime(2026, 3, 1, 12, 30, 0, 123456, tzinfo=UTC), id=uuid.uuid4())
+    cursor = _jobs_keyset().cursor(7, row)
+    assert cursor == f"7.1772368200123456.{row.id.hex}"  # fits a query string as it is
+    assert _jobs_keyset().read(cursor, "after") == (7, (row.created_at, row.id))
+
+
+def test_every_text_of_the_pattern_is_a_position_and_nothing_else_is():
+    """The API documents the pattern; whatever matches it is read (numbers past their range
+    mean the end of it), so a request the document allows is never refused."""
+    import re
+    import uuid
+    from datetime import UTC, datetime
+
+    keyset = _jobs_keyset()
+    assert keyset.read("0.999999999999999999." + "f" * 32, "after") == (
+        1, (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), uuid.UUID("f" * 32)))
+    assert keyset.read("9999999.0." + "0" * 32, "after")[0] == 1_000_000
+    for raw in ("", "x", "1.2", "1.2.3", "1.2." + "F" * 32, "1.2." + "0" * 32 + ".4", "\u0661.2." + "0" * 32):
+        assert not re.fullmatch(keyset.pattern, raw)
+        with pytest.raises(PageParamError) as caught:
+            keyset.read(raw, "before")
+        assert caught.value.field == "before"
+
+
+def test_the_document_states_each_lists_cursor_pattern():
+    from web.api.openapi import openapi_document
+    from web.common.lists import OWN_JOBS, OWN_NOTIFICATIONS
+
+    parameters = openapi_document()["components"]["parameters"]
+    for name, keyset in (("jobs", OWN_JOBS), ("notifications", OWN_NOTIFICATIONS)):
+        for side in ("after", "before"):
+            assert parameters[f"{name}_{side}"]["schema"]["pattern"] == keyset.pattern
+
+
+def test_the_keysets_are_the_order_of_the_statements_they_page():
+    """A keyset that drifted from its statement's ORDER BY would skip or repeat rows."""
+    import sqlalchemy as sa
+
+    from core.models import Job, Notification, User
+    from web.common import access
+    from web.common.lists import OWN_JOBS, OWN_NOTIFICATIONS
+
+    person = User(id=1, institution_id=1, role="student")
+
+    def order(statement: sa.Select) -> str:
+        return str(statement.compile()).rsplit("ORDER BY", 1)[1].strip().replace(" ASC", "")
+
+    for statement, keyset, model in ((access.own_jobs(person), OWN_JOBS, Job),
+                                     (access.own_jobs(person, "failed"), OWN_JOBS, Job),
+                                     (access.own_notifications(person), OWN_NOTIFICATIONS, Notification),
+                                     (access.own_notifications(person, True), OWN_NOTIFICATIONS, Notification)):
+        assert order(statement) == order(sa.select(model).order_by(*keyset.ordered(forward=True)))
+
+
+def test_a_count_past_the_cap_says_at_least():
+    from web.common.pagination import Count, Page
+
+    assert (str(Count(7, True)), str(Count(1000, False)), bool(Count(0, True))) == ("7", "1000+", False)
+    capped = Page(items=[1] * 20, total=1000, page=60, size=20, exact=False, more=True)
+    assert (capped.pages, capped.has_next, capped.meta()["total_exact"]) == (61, True, False)
+    assert Page(items=[], total=45, page=4, size=20, more=False).pages == 3

@@ -112,3 +112,35 @@ def test_a_post_without_the_csrf_token_is_400_and_changes_nothing(client, db, pe
 def test_the_inbox_asks_for_a_login(client):
     response = client.get("/notifications")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_the_inbox_pager_follows_cursors_both_ways(client, db, people):
+    from html import unescape
+
+    me, _ = people
+    factories.notifications(db, me, 45)
+    page_login(client, me)
+    first = client.get("/notifications?size=20").get_data(as_text=True)
+    nxt = re.search(r'<a rel="next" href="([^"]+)"', first)
+    assert nxt and "after=" in nxt.group(1) and "page=" not in nxt.group(1)
+    second = client.get(unescape(nxt.group(1))).get_data(as_text=True)
+    titles = [t for t in re.findall(r'<h2 class="title">(?:<span[^>]*>[^<]*</span>)?([^<]+)</h2>', second)]
+    assert titles == [f"Note {i:02d}" for i in range(25, 5, -1)] and "page 2 of 3" in second
+    prev = re.search(r'<a rel="prev" href="([^"]+)"', second)
+    assert prev and "before=" in prev.group(1)
+    again = client.get(unescape(prev.group(1))).get_data(as_text=True)
+    assert elements(again, "li", "data-notification") == elements(first, "li", "data-notification")
+    assert 'rel="prev"' not in again
+
+
+def test_past_the_count_cap_the_page_and_the_badge_say_at_least(client, db, people, monkeypatch):
+    from web.common import pagination
+
+    me, _ = people
+    factories.notifications(db, me, 25)
+    monkeypatch.setattr(pagination, "COUNT_CAP", 10)
+    page_login(client, me)
+    html = client.get("/notifications?size=20").get_data(as_text=True)
+    assert 'data-total="10+"' in html and "10+ notifications, page 1 of 2+." in " ".join(html.split())
+    assert re.search(r"data-unread-count[^>]*>\s*10\+\s*<", html)
+    assert 'id="mark-all-read"' in html and 'id="mark-all-read" disabled' not in html

@@ -260,3 +260,22 @@ def test_my_jobs_paginates_and_filters_by_state(teacher_client, db, school):
     ids = [row["data-job"] for row in elements(failed, "tr", "data-job")]
     assert all(f'href="/jobs/{i}"' in failed for i in ids)
     assert teacher_client.get("/jobs?state=bogus").status_code == 400
+
+
+def test_my_jobs_pages_by_cursor_with_its_filter(teacher_client, db, school):
+    from html import unescape
+
+    from web.common.activities import publish_activity
+    for n in range(23):
+        publish_activity(db, school["small"], school["teacher"], f"A{n}")
+    db.commit()
+    first = html(teacher_client.get("/jobs?size=10&state=queued"))
+    nxt = elements(first, "a", "data-page-next")[0]["href"]
+    assert "after=" in nxt and "state=queued" in nxt
+    second = html(teacher_client.get(unescape(nxt)))
+    assert len(elements(second, "tr", "data-job")) == 10 and "page 2 of 3" in second
+    seen = {row["data-job"] for page in (first, second) for row in elements(page, "tr", "data-job")}
+    assert len(seen) == 20
+    prev = elements(second, "a", "data-page-prev")[0]["href"]
+    assert "before=" in prev
+    assert elements(html(teacher_client.get(unescape(prev))), "tr", "data-job") == elements(first, "tr", "data-job")
