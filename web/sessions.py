@@ -23,7 +23,9 @@ from core.logs import bind
 from core.models import User
 
 csrf = CSRFProtect()
-HOME = {"teacher": "pages.teacher_classes", "student": "pages.student_classes", "admin": "pages.admin_home"}
+# The operator's console (issue 11) is not built yet; until then an operator lands on the inbox.
+HOME = {"teacher": "pages.teacher_classes", "student": "pages.student_classes", "admin": "pages.admin_home",
+        "operator": "pages.inbox"}
 
 
 class SignedCookieSessions(SecureCookieSessionInterface):
