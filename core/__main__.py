@@ -116,6 +116,13 @@ def _run(args: argparse.Namespace, session, services, params: dict | None) -> in
         from core.demo import start_demo_seed
         from core.jobs.outbox import flush
 
+        if services.settings.session_cookie_secure:
+            # The demo logins' passwords are public (README), an operator's among them: only the
+            # plain-http local stack (SESSION_COOKIE_SECURE=false) may create them.
+            print("seed-demo creates accounts with the public demo passwords; it runs only on the local stack "
+                  "(SESSION_COOKIE_SECURE=false). Use `python -m core seed` with SEED_INITIAL_PASSWORD instead",
+                  file=sys.stderr)
+            return 2
         outcome, workflow = start_demo_seed(session)
         if outcome == "started" and not args.no_send:
             flush(session, services.queue)

@@ -328,6 +328,9 @@ def test_the_cli_starts_a_seed_of_any_size(database_url, aws, db, run_until_fini
     assert cli(["seed", "--slug", "Not A Slug", "--name", "X"]) == 2
     assert "slug" in capsys.readouterr().err
     assert cli(["seed", "--slug", "huge", "--name", "X", "--students", "20001"]) == 2
+    assert cli(["seed-demo"]) == 2  # public demo passwords: refused outside the local stack
+    assert "local stack" in capsys.readouterr().err
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "false")
     assert cli(["seed-demo"]) == 0
     assert "demo data on its way" in capsys.readouterr().out
     assert cli(["seed-demo"]) == 0
