@@ -15,6 +15,9 @@ the next step needs (the claimed row; the links a finished job moves on) in the 
 """
 from __future__ import annotations
 
+import functools
+import os
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -75,6 +78,8 @@ _CLAIM = (
         attempts=_c.attempts + 1,
         started_at=sa.func.coalesce(_c.started_at, _now),
         lease_expires_at=sa.bindparam("lease_until", type_=UTCDateTime()),
+        # Which worker runs this attempt (the attempt history, core/models/ops.py, records it).
+        claimed_by=sa.bindparam("claimer", type_=sa.String()),
     )
     .returning(*_CLAIMED)
 )
@@ -134,7 +139,7 @@ def claim_run(db: Session | Connection, job_id: uuid.UUID, job_type: JobType, no
     On a connection outside a transaction, it is one statement in autocommit: no BEGIN and
     COMMIT round trips around it."""
     params = {"job_id": job_id, "type_name": job_type.name, "now": now, "max_attempts": job_type.max_attempts,
-              "lease_until": now + job_type.lease}
+              "lease_until": now + job_type.lease, "claimer": claimer()}
     dialect = _dialect(db)
     if dialect == "postgresql":
         row = _one_statement(db, _CLAIM_ASYNC_COMMIT, params)
@@ -159,6 +164,16 @@ def _sqlite_claim_without_sync(connection: Connection, params: dict[str, Any]) -
         connection.exec_driver_sql(f"PRAGMA synchronous = {level:d}")
         connection.commit()  # the PRAGMAs' autobegun bookkeeping: the session must find none open
     return row
+
+
+def claimer() -> str:
+    """This process as the claim names it in jobs.claimed_by: "instance/pid"."""
+    return _claimer(os.getpid())
+
+
+@functools.lru_cache(maxsize=8)  # one per process; a forked gunicorn worker has its own pid
+def _claimer(pid: int) -> str:
+    return f"{socket.gethostname()}/{pid}"[:128]
 
 
 def _dialect(db: Session | Connection) -> str:
