@@ -92,3 +92,23 @@ def test_mail_mailbox_dir_is_optional(aws, tmp_path):
     assert settings.mail_mailbox_dir is None
     configured = make_settings("worker", "sqlite:///x.sqlite3", aws, MAIL_MAILBOX_DIR="var/mailbox")
     assert configured.mail_mailbox_dir == "var/mailbox"
+
+
+def test_the_mailbox_keeps_text_readable_and_long_lines_within_mail_limits(aws, tmp_path, sent):
+    short_box, long_box = tmp_path / "short", tmp_path / "long"
+    _mailer(aws, tmp_path, MAIL_MAILBOX_DIR=str(short_box)).send("ana@example.test", "activity_published", CONTEXT)
+    long_description = "é" * 700  # 1,400 bytes on one line: too long for a line of mail
+    _mailer(aws, tmp_path, MAIL_MAILBOX_DIR=str(long_box)).send(
+        "ana@example.test", "activity_published",
+        {**CONTEXT, "activity": {**CONTEXT["activity"], "description": long_description}})
+
+    [short], [long] = short_box.glob("*.eml"), long_box.glob("*.eml")
+    assert b"Content-Transfer-Encoding: 8bit" in short.read_bytes()
+    assert "published a new activity in MAT-101 Álgebra I".encode() in short.read_bytes()  # as written
+    raw = long.read_bytes()
+    assert b"Content-Transfer-Encoding: quoted-printable" in raw
+    assert all(len(line) <= 998 for line in raw.splitlines())
+    email = BytesParser(policy=policy.default).parsebytes(raw)
+    assert email["Subject"] == "New activity in MAT-101: Lista 1 & <revisão>"
+    assert long_description in email.get_body(preferencelist=("plain",)).get_content()
+    assert long_description in email.get_body(preferencelist=("html",)).get_content()
