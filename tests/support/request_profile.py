@@ -1,15 +1,18 @@
 """In-process cost of the web tier's hot paths, through the real app on a real database:
-milliseconds per request (p50, p99), SQL statements per request, and optionally a cProfile.
+milliseconds per request (p50, p99), CPU and SQL statements per request, and optionally a
+cProfile or the query plans.
 
     .venv/bin/python -m tests.support.request_profile --database postgresql://postgres@127.0.0.1:5432/test \
-        --jobs 1000000 --notifications 100000 --requests 300 [--profile enqueue] [--no-sqs]
+        --no-sqs --requests 400 [--against 1000000,100000] [--profile enqueue] [--explain]
 
-A developer's tool, not a benchmark (`make bench` measures over HTTP under load) and not a test:
-it creates its own database (a new PostgreSQL database dropped at the end, or a temporary
-SQLite file), migrates it, seeds rows with tests/support/bulk.py, and runs each path in a loop
-with Flask's test client against in-process moto. `--no-sqs` hands the committed messages to a
-queue that only counts them, to see the request's own cost without moto's; `--explain` prints
-each list's and check's query plan (EXPLAIN ANALYZE) on PostgreSQL.
+A developer's tool, not a benchmark (`make bench` measures over HTTP under load) and not a test.
+It creates its own database (bench/database.py: a throwaway PostgreSQL database dropped at the
+end, or a temporary SQLite file), seeds it with tests/support/bulk.py, and runs each path in a
+loop with Flask's test client against in-process moto. `--against J,N` seeds a second database
+with J jobs and N notifications and times both in turns, with the ratio of their p99 (issue 10,
+P5). `--no-sqs` hands the committed messages to a queue that only counts them, to see the
+request's own cost without moto's; `--explain` prints EXPLAIN ANALYZE of every statement one
+request of each path runs (PostgreSQL).
 """
 from __future__ import annotations
 
@@ -30,26 +33,9 @@ import boto3
 import sqlalchemy as sa
 from moto import mock_aws
 
+from bench.database import throwaway
+
 REGION = "us-east-1"
-
-
-@contextmanager
-def _database(url: str) -> Iterator[str]:
-    if url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{Path(tmp) / 'aula.sqlite3'}"
-        return
-    admin_url = sa.engine.make_url(url).set(drivername="postgresql+psycopg")
-    name = f"aula_profile_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 class CountingQueue:
@@ -146,8 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         stack.enter_context(mock_aws())
         aws = _aws_env()
-        worlds = [stack.enter_context(_seeded(args, url, aws, jobs, notifications))
-                  for jobs, notifications in sizes for url in [stack.enter_context(_database(args.database))]]
+        server = None if args.database.startswith("sqlite") else args.database
+        worlds = []
+        for jobs, notifications in sizes:
+            # bench/database.py: a fresh SQLite file or a throwaway PostgreSQL database, migrated.
+            database = stack.enter_context(throwaway(server, Path(stack.enter_context(tempfile.TemporaryDirectory()))))
+            worlds.append(stack.enter_context(_seeded(args, database.url, aws, jobs, notifications)))
         _run(worlds, args)
     return 0
 
@@ -155,11 +145,9 @@ def main(argv: list[str] | None = None) -> int:
 @contextmanager
 def _seeded(args, url: str, aws: dict[str, str], jobs: int, notifications: int) -> Iterator[dict]:
     """A migrated database with `jobs` and `notifications` rows, its web app, and its hot paths."""
-    from core.__main__ import migrate
     from core.settings import Settings
     from web import create_app
 
-    migrate(url)
     settings = Settings.from_env({
         "APP_ROLE": "web", "SECRET_KEY": "profile-secret-key-0123456789abcdefghij", "DATABASE_URL": url,
         "AWS_REGION": REGION, "LOG_LEVEL": "WARNING", "JOBS_MAX_IN_FLIGHT_PER_USER": "1000",

@@ -44,8 +44,8 @@ def _insert_taught(locking: bool) -> sa.Insert:
     return sa.insert(table).from_select(("class_id", *columns), taught).returning(table.c.id)
 
 
-_INSERT_TAUGHT = {"postgresql": _insert_taught(locking=True)}
-_INSERT_TAUGHT_UNLOCKED = _insert_taught(locking=False)
+_INSERT_TAUGHT = _insert_taught(locking=False)
+_INSERT_TAUGHT_LOCKING = _insert_taught(locking=True)  # PostgreSQL
 
 
 def publish_activity(
@@ -85,8 +85,8 @@ def publish_to_class(
     """`publish_activity` for a class known only by its id: two statements, the activity (only
     if `teacher` teaches the class, decided by the INSERT itself, which also takes the quota
     lock) and its job (only under the cap). None when they do not teach it: the caller finds
-    out whether that is a 404 or a 403 only then, off the path every publish takes. Raises ValueError and QuotaExceeded like
-    `publish_activity`; nothing is committed."""
+    out whether that is a 404 or a 403 only then, off the path every publish takes. Raises
+    ValueError and QuotaExceeded like `publish_activity`; nothing is committed."""
     title = (title or "").strip()
     if not title or len(title) > TITLE_MAX:
         raise ValueError(f"title must be 1 to {TITLE_MAX} characters")
@@ -98,9 +98,8 @@ def publish_to_class(
     connection = session.connection()
     # With a cap, PostgreSQL takes the teacher's lock in this statement (SQLite: the INSERT takes
     # the writer lock), so the job's INSERT right after counts what is in flight exactly.
-    locking = max_in_flight is not None and connection.dialect.name in _INSERT_TAUGHT
-    insert = _INSERT_TAUGHT[connection.dialect.name] if locking else _INSERT_TAUGHT_UNLOCKED
-    activity_id = connection.execute(insert, {
+    locking = max_in_flight is not None and connection.dialect.name == "postgresql"
+    activity_id = connection.execute(_INSERT_TAUGHT_LOCKING if locking else _INSERT_TAUGHT, {
         **values, "class_id": class_id, "teacher_id": teacher.id, "institution_id": teacher.institution_id,
     }).scalar()
     if activity_id is None:

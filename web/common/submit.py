@@ -173,21 +173,15 @@ def submit(session: Session, job_type: JobType[P], payload: P, owner_id: int, li
     asking again is the cheapest request there is."""
     declared, data = stored_payload(job_type, payload)
     key = dedupe_key(declared.name, owner_id, data) if declared.coalesce else None
-    if key is not None:
-        existing = _open_duplicate(session, key)
-        if existing is not None:
-            return Submitted(existing, created=False)
-    job = _insert_job(session, declared, data, owner_id, limit)
-    if job is not None:
-        return Submitted(job, created=True)
-    if key is not None:
-        # An identical request committed its job between the read and the INSERT (the unique
-        # index stopped ours): that one is the answer.
-        existing = _open_duplicate(session, key)
-        if existing is not None:
-            return Submitted(existing, created=False)
-        # Or the job that stopped ours has ended since (the worker finished it): nothing
-        # identical is open any more, so insert once again; now only the cap can refuse.
+    # A coalescing type gets a second round when the unique index stopped its INSERT: either an
+    # identical request committed its job after the read (the read finds it now), or the job
+    # that stopped ours has ended since (the worker finished it: insert again; now only the cap
+    # can refuse).
+    for _round in range(2 if key is not None else 1):
+        if key is not None:
+            existing = _open_duplicate(session, key)
+            if existing is not None:
+                return Submitted(existing, created=False)
         job = _insert_job(session, declared, data, owner_id, limit)
         if job is not None:
             return Submitted(job, created=True)
