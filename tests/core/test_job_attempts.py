@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.db import make_engine, utcnow
+from core.db import utcnow
 from core.jobs import lifecycle, stats
 from core.jobs.contract import JobType
 from core.jobs.outbox import new_job
@@ -19,16 +18,6 @@ from core.models import Job
 from core.models.ops import JobAttempt
 
 ROSTER = {"kind": "class_roster", "class_id": 1}
-
-
-@pytest.fixture
-def session(database_url):
-    engine = make_engine(database_url)
-    try:
-        with Session(engine) as session:
-            yield session
-    finally:
-        engine.dispose()
 
 
 def queued(session: Session) -> Job:

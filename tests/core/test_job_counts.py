@@ -25,16 +25,6 @@ from worker import retention
 ROSTER = {"kind": "class_roster", "class_id": 1}
 
 
-@pytest.fixture
-def session(database_url):
-    engine = make_engine(database_url)
-    try:
-        with Session(engine) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
 def counted_rows(session: Session) -> dict[str, dict[str, int]]:
     found: dict[str, dict[str, int]] = {}
     for job_type, state, n in session.execute(sa.select(Job.type, Job.state, sa.func.count()).group_by(Job.type, Job.state)):
