@@ -10,12 +10,12 @@ from core.app import create_base_app, json_error
 from core.jobs.sqsd_paths import SQSD_PREFIX
 from core.settings import Settings
 from web import pages
-from web.api import activities, admin, auth, classes, jobs, my_jobs, notifications, openapi, reports, workflows
+from web.api import activities, admin, auth, classes, jobs, my_jobs, notifications, openapi, ops, reports, workflows
 from web.common.reads import OneStatementReads
 from web.hardening import init_hardening
 from web.sessions import csrf, init_sessions
 
-API_BLUEPRINTS = (activities, admin, auth, classes, jobs, my_jobs, notifications, openapi, reports, workflows)
+API_BLUEPRINTS = (activities, admin, auth, classes, jobs, my_jobs, notifications, openapi, ops, reports, workflows)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -24,7 +24,7 @@ def _imports(path: Path) -> set[str]:
 
 def test_pages_never_import_the_api_and_the_shared_layer_imports_neither():
     for folder, refused in (("pages", "web.api"), ("common", "web.api"), ("common", "web.pages")):
-        for path in (WEB / folder).glob("*.py"):
+        for path in (WEB / folder).rglob("*.py"):
             bad = sorted(name for name in _imports(path) if name == refused or name.startswith(refused + "."))
             assert not bad, f"{path.relative_to(WEB.parent)} imports {bad}"
 

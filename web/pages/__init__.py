@@ -7,11 +7,24 @@ from flask import Flask, g
 
 from core.app import session
 from web.common.notifications import unread
-from web.pages import account, admin, jobs, notifications, student, teacher
+from web.pages import (
+    account,
+    admin,
+    jobs,
+    notifications,
+    ops_batches,
+    ops_deadletters,
+    ops_jobs,
+    ops_overview,
+    ops_periodic,
+    student,
+    teacher,
+)
 from web.pages.blueprint import bp
 
 # Every page module, named once: importing one attaches its routes to the blueprint.
-PAGE_MODULES = (account, admin, jobs, notifications, student, teacher)
+PAGE_MODULES = (account, admin, jobs, notifications, ops_batches, ops_deadletters, ops_jobs, ops_overview, ops_periodic,
+                student, teacher)
 
 
 def register(app: Flask) -> None:

@@ -1,0 +1,4 @@
+"""/api/ops/: deadletters (issue 11)."""
+from __future__ import annotations
+
+from web.api.ops.blueprint import bp  # noqa: F401

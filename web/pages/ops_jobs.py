@@ -1,0 +1,4 @@
+"""Operations console pages: jobs (issue 11)."""
+from __future__ import annotations
+
+from web.pages.blueprint import bp  # noqa: F401
