@@ -1,7 +1,7 @@
 """All models, imported here so Alembic and the app see one complete metadata."""
 from core.models.jobs import JOB_STATES, TERMINAL_STATES, Job
 from core.models.notifications import Notification
-from core.models.ops import AuditEntry, JobAttempt, JobCount, JobMinute, JobTypePause
+from core.models.ops import AuditEntry, JobAttempt, JobCount, JobMinute, JobTypePause, PeriodicRun, QueueSample
 from core.models.orchestration import Batch, Effect, TaskLease, Workflow
 from core.models.people import ApiToken, Institution, LoginThrottle, User
 from core.models.school import Activity, Attendance, Enrollment, Grade, Lesson, SchoolClass
@@ -26,6 +26,8 @@ __all__ = [
     "Lesson",
     "LoginThrottle",
     "Notification",
+    "PeriodicRun",
+    "QueueSample",
     "SchoolClass",
     "TaskLease",
     "User",

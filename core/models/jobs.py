@@ -31,6 +31,11 @@ ASKED_IN_FLIGHT = ("state IN ('queued', 'retrying', 'running') AND parent_id IS 
                    " AND batch_id IS NULL AND workflow_id IS NULL")
 
 
+#: The console's partial indexes: only jobs with a parent, only dead-lettered jobs.
+HAS_PARENT = "parent_id IS NOT NULL"
+DEAD_LETTERED = "dead_lettered_at IS NOT NULL"
+
+
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
@@ -58,6 +63,14 @@ class Job(Base):
         # has, and however long the queue of other users' and fan-out jobs is.
         sa.Index("ix_jobs_owner_in_flight", "owner_id",
                  sqlite_where=sa.text(ASKED_IN_FLIGHT), postgresql_where=sa.text(ASKED_IN_FLIGHT)),
+        # The operations console's lists: every job newest first, or one state, or one type (keyset on
+        # (created_at, id)); a job's children; the dead-lettered jobs.
+        sa.Index("ix_jobs_created", "created_at", "id"),
+        sa.Index("ix_jobs_state_created", "state", "created_at", "id"),
+        sa.Index("ix_jobs_type_created", "type", "created_at", "id"),
+        sa.Index("ix_jobs_parent", "parent_id", sqlite_where=sa.text(HAS_PARENT), postgresql_where=sa.text(HAS_PARENT)),
+        sa.Index("ix_jobs_dead_lettered", "dead_lettered_at",
+                 sqlite_where=sa.text(DEAD_LETTERED), postgresql_where=sa.text(DEAD_LETTERED)),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)

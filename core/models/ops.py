@@ -111,3 +111,44 @@ class JobTypePause(Base):
     reason: Mapped[str] = mapped_column(sa.String(200), default="")
     paused_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     paused_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+PERIODIC_RUN_OUTCOMES = ("succeeded", "failed", "skipped")
+# cron: sqsd's POST as cron.yaml schedules it; manual: the console's "run now".
+PERIODIC_RUN_TRIGGERS = ("cron", "manual")
+
+
+class PeriodicRun(Base):
+    """One run of a periodic task (core/jobs/periodic.py): opened when it starts, closed when it
+    ends; `skipped` when another run held the task's lease."""
+
+    __tablename__ = "periodic_runs"
+    __table_args__ = (
+        sa.CheckConstraint(sa.column("outcome").in_(PERIODIC_RUN_OUTCOMES), name="outcome"),
+        sa.CheckConstraint(sa.column("trigger").in_(PERIODIC_RUN_TRIGGERS), name="trigger"),
+        # A task's latest runs.
+        sa.Index("ix_periodic_runs_task_started", "task", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    task: Mapped[str] = mapped_column(sa.String(64))
+    trigger: Mapped[str] = mapped_column(sa.String(16), default="cron")
+    requested_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    holder: Mapped[str | None] = mapped_column(sa.String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class QueueSample(Base):
+    """The depth of one queue ("main" or "dead") at one reading (GetQueueAttributes)."""
+
+    __tablename__ = "queue_samples"
+
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    queue: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    visible: Mapped[int]
+    in_flight: Mapped[int]
+    delayed: Mapped[int]

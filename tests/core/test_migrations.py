@@ -200,7 +200,7 @@ def test_0006_downgrades_to_the_0005_schema_and_keeps_the_rows(blank_database_ur
     before, _ = _at_0005_with_rows(blank_database_url)
     schema_0005 = _schema(blank_database_url)
     config = _alembic_config(blank_database_url)
-    command.upgrade(config, "head")
+    command.upgrade(config, "0006")
     engine = make_engine(blank_database_url)
     try:
         with engine.begin() as conn:
