@@ -23,9 +23,9 @@ from core.logs import bind
 from core.models import User
 
 csrf = CSRFProtect()
-# The operator's console (issue 11) is not built yet; until then an operator lands on the inbox.
+# An operator's work is the operations console; an admin keeps the institution page (the console is one link away).
 HOME = {"teacher": "pages.teacher_classes", "student": "pages.student_classes", "admin": "pages.admin_home",
-        "operator": "pages.inbox"}
+        "operator": "pages.ops_overview"}
 
 
 class SignedCookieSessions(SecureCookieSessionInterface):

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.app import Services
 from core.db import utcnow
-from core.jobs import lifecycle, outbox
+from core.jobs import lifecycle, outbox, pauses
 from core.jobs.contract import JobType
 from core.jobs.envelope import Envelope
 from core.jobs.lifecycle import ClaimedJob
@@ -52,6 +53,8 @@ def run_message(services: Services, envelope: Envelope, handlers: Mapping[str, H
         # Possibly a newer web tier mid-deploy: redeliver, and dead-letter if it never resolves.
         log.error("unknown job type %r", envelope.type)
         return Outcome(422, {"error": f"unknown job type {envelope.type!r}"})
+    if envelope.type in pauses.paused_types(services.db.engine):
+        return _held(envelope, connections)
     taken: tuple[int, Connection] | None = connections.take()
     clean = False
     try:
@@ -78,6 +81,32 @@ def run_message(services: Services, envelope: Envelope, handlers: Mapping[str, H
         # After an error (the database, a bug, a signal) the next message gets a new connection.
         if taken is not None:
             connections.give_back(taken, clean)
+
+
+def _held(envelope: Envelope, connections: MessageConnections) -> Outcome:
+    """A delivery of a paused type: acknowledged (200, so SQS deletes it: no receive count
+    climbs towards the dead-letter queue while the pause lasts) without a claim, and its job
+    marked unpublished, so it stays queued and the relay sends it again once the type is resumed
+    (core/jobs/pauses.py). A job that is not open (running, finished) is left as it is."""
+    taken = connections.take()
+    clean = False
+    try:
+        connection = taken[1]
+        with connection.begin():
+            state = connection.scalar(sa.select(Job.state).where(Job.id == envelope.job_id, Job.type == envelope.type))
+            if state in OPEN_STATES:
+                connection.execute(sa.update(Job).where(Job.id == envelope.job_id, Job.state.in_(OPEN_STATES))
+                                   .values(published_at=None))
+        clean = True
+    finally:
+        connections.give_back(taken, clean)
+    if state is None:
+        # As for any delivery whose row is missing or of another type: redeliver, then dead-letter.
+        log.error("job row of this type not found")
+        return Outcome(404, {"error": f"job {envelope.job_id} of type {envelope.type!r} not found"})
+    log.info("job type %s is paused: message acknowledged, job left %s%s", envelope.type, state,
+             " and unpublished" if state in OPEN_STATES else "")
+    return Outcome(200, {"outcome": "paused", "state": state})
 
 
 def _after_claim(services: Services, envelope: Envelope, handler: Handler[Any], connection: Connection,

@@ -21,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
+from core.jobs import pauses
 from core.jobs.contract import JobType, Payload
 from core.jobs.envelope import Envelope
 from core.jobs.queue import MAX_DELAY_SECONDS, SqsQueue
@@ -156,7 +157,20 @@ def _due(session: Session) -> list[tuple[Envelope, datetime | None]]:
     if not pending:
         return []
     now = utcnow()
-    return [(envelope, at) for envelope, at in pending if delay_seconds(at, now) <= MAX_DELAY_SECONDS]
+    held = _paused(session)
+    return [(envelope, at) for envelope, at in pending
+            if delay_seconds(at, now) <= MAX_DELAY_SECONDS and envelope.type not in held]
+
+
+def _paused(session: Session) -> frozenset[str]:
+    """The paused types, whose messages stay unsent (the rows stay unpublished; the relay sends
+    them once resumed). Not knowing is not a reason to hold every message back: the worker
+    acknowledges a paused type's delivery anyway."""
+    try:
+        return pauses.paused_types(session)
+    except Exception:
+        log.warning("paused job types unknown; sending every message", exc_info=True)
+        return frozenset()
 
 
 def hand_over(session: Session, sender: Sender) -> int:
@@ -235,6 +249,8 @@ def unpublish_lost(session: Session, now: datetime, *, limit: int = 500) -> int:
         Job.published_at.is_not(None),
         # A dead-lettered message is not lost: it waits in the DLQ for an operator's redrive.
         Job.dead_lettered_at.is_(None),
+        # A paused type's message is acknowledged unclaimed on purpose; resuming sends it again.
+        pauses.not_paused(),
         Job.next_attempt_at < now - LOST_AFTER,
         sa.or_(Job.published_at <= Job.next_attempt_at, Job.published_at < now - RESEND_INTERVAL),
     )
@@ -261,6 +277,9 @@ def relay(session: Session, queue: SqsQueue, *, limit: int = 500) -> int:
             Job.state.in_(OPEN_STATES),
             Job.published_at.is_(None),
             sa.or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= horizon),
+            # Sent, a paused type's message would only be acknowledged and the job unpublished
+            # again, every minute: it waits for the resume instead.
+            pauses.not_paused(),
         )
         .order_by(Job.created_at)
         .limit(limit)

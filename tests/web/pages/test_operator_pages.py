@@ -1,4 +1,4 @@
-"""An operator (platform staff, no institution) can log in to the pages and reach a page of theirs."""
+"""An operator (platform staff, no institution) logs in to the pages and lands on the operations console."""
 from __future__ import annotations
 
 from core.auth import hash_password
@@ -15,5 +15,6 @@ def test_an_operator_logs_in_and_lands_on_a_page(client, db):
     page_login(client, operator)
     home = client.get("/", follow_redirects=True)
     assert home.status_code == 200 and "Ops (operator)" in home.get_data(as_text=True)
+    assert home.request.path == "/ops/" and "Operations overview" in home.get_data(as_text=True)
     for path in ("/jobs", "/notifications"):
         assert client.get(path).status_code in (200, 403), path

@@ -1,0 +1,132 @@
+"""What the overview shows (page and GET /api/ops/overview alike), without counting the jobs table.
+
+Operators see the platform: jobs by state from the job_counts counters (core.jobs.stats), plus
+dead-lettered (the partial index ix_jobs_dead_lettered, counted up to COUNT_CAP) and paused (the
+queued and retrying jobs of paused types, from the same counters); batches and workflows by
+state, each counted up to COUNT_CAP; throughput and failure rate per minute for the last hour
+and per hour for the last day, overall and per type (job_minutes); the SQS figures
+(web/common/ops/queues.py); the workers' latest claims; the pauses.
+
+Institution admins see their institution only, where that is cheap: its users' own requests
+by state (ix_jobs_owner_state_listed: not fan-out children or workflow steps, which the
+counters cannot tell apart by institution), its batches and workflows, each counted up to
+COUNT_CAP, and the pauses (why their jobs may wait). The counters, charts, queues and workers
+are platform-wide, other institutions' activity among them, and no index could scope them
+per request: `null` for admins.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core.app import Services
+from core.jobs import stats
+from core.models import Batch, Job, User, Workflow
+from core.models.jobs import DEAD_LETTERED, JOB_STATES, LISTED, OPEN_STATES
+from core.models.orchestration import OPEN_BATCH, UNFINISHED_WORKFLOW, UNFINISHED_WORKFLOW_STATES, WORKFLOW_STATES
+from web.common.ops import queues
+from web.common.ops.access import is_operator, owners_in_scope
+from web.common.ops.pauses import pauses_json
+from web.common.pagination import capped_count
+
+SERIES_FIELDS = ("succeeded", "failed", "cancelled", "failure_rate", "mean_ms")
+
+
+def _capped(session: Session, statement: sa.Select, name: str, counts: dict[str, int], at_least: list[str]) -> None:
+    counted = capped_count(session, statement)
+    counts[name] = counted.value
+    if not counted.exact:
+        at_least.append(name)
+
+
+def _counted(counts: dict[str, int], at_least: list[str]) -> dict[str, Any]:
+    return {"counts": counts, "at_least": at_least}
+
+
+def job_counts(session: Session, viewer: User, held: frozenset[str]) -> dict[str, Any]:
+    at_least: list[str] = []
+    owners = owners_in_scope(viewer)
+    if owners is not None:
+        counts: dict[str, int] = {}
+        for state in JOB_STATES:
+            _capped(session, sa.select(Job.id).where(Job.owner_id.in_(owners.scalar_subquery()), Job.state == state,
+                                                      sa.text(LISTED)), state, counts, at_least)
+        return {**_counted(counts, at_least), "by_type": None, "scope": "institution"}
+    by_type = stats.counts(session)
+    counts = stats.totals(session)
+    _capped(session, sa.select(Job.id).where(sa.text(DEAD_LETTERED)), "dead_lettered", counts, at_least)
+    counts["paused"] = sum(n for name in held for state, n in by_type.get(name, {}).items() if state in OPEN_STATES)
+    types = {name: {**{state: by_type[name].get(state, 0) for state in JOB_STATES}, "paused": name in held}
+             for name in sorted(set(by_type) | held)}
+    return {**_counted(counts, at_least), "by_type": types, "scope": "platform"}
+
+
+def batch_counts(session: Session, viewer: User) -> dict[str, Any]:
+    owners = owners_in_scope(viewer)
+    scope = sa.true() if owners is None else Batch.owner_id.in_(owners.scalar_subquery())
+    counts: dict[str, int] = {}
+    at_least: list[str] = []
+    _capped(session, sa.select(Batch.id).where(scope, sa.text(OPEN_BATCH)), "open", counts, at_least)
+    _capped(session, sa.select(Batch.id).where(scope, Batch.completed_at.is_not(None)), "completed", counts, at_least)
+    return _counted(counts, at_least)
+
+
+def workflow_counts(session: Session, viewer: User) -> dict[str, Any]:
+    owners = owners_in_scope(viewer)
+    scope = sa.true() if owners is None else Workflow.owner_id.in_(owners.scalar_subquery())
+    counts: dict[str, int] = {}
+    at_least: list[str] = []
+    for state in WORKFLOW_STATES:
+        # The unfinished ones through their partial index (its condition as written there).
+        unfinished = sa.text(UNFINISHED_WORKFLOW) if state in UNFINISHED_WORKFLOW_STATES else sa.true()
+        _capped(session, sa.select(Workflow.id).where(scope, unfinished, Workflow.state == state), state, counts,
+                at_least)
+    return _counted(counts, at_least)
+
+
+def series_json(series: stats.Series) -> dict[str, Any]:
+    def columns(tallies: tuple[stats.Tally, ...]) -> dict[str, list[Any]]:
+        return {name: [_rounded(getattr(t, name)) for t in tallies] for name in SERIES_FIELDS}
+
+    return {
+        "step_seconds": int(series.step.total_seconds()),
+        "buckets": [at.isoformat() for at in series.buckets],
+        "overall": columns(series.overall()),
+        "by_type": {name: columns(tallies) for name, tallies in series.by_type.items()},
+    }
+
+
+def _rounded(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def throughput(session: Session, now: datetime) -> dict[str, stats.Series]:
+    return {"hour": stats.last_hour(session, now), "day": stats.last_day(session, now)}
+
+
+def workers_json(session: Session, now: datetime) -> list[dict[str, Any]]:
+    return [{"worker": w.worker, "last_claim_at": w.last_claim_at.isoformat(), "claims": w.claims}
+            for w in stats.recent_workers(session, now)]
+
+
+def overview(session: Session, services: Services, viewer: User, now: datetime,
+             series: dict[str, stats.Series] | None = None) -> dict[str, Any]:
+    """The overview's JSON. `series` (from `throughput`) when the caller drew charts from it."""
+    paused = pauses_json(session, viewer)
+    body: dict[str, Any] = {
+        "scope": "platform" if is_operator(viewer) else "institution",
+        "jobs": job_counts(session, viewer, frozenset(p["type"] for p in paused)),
+        "batches": batch_counts(session, viewer),
+        "workflows": workflow_counts(session, viewer),
+        "pauses": paused,
+        "throughput": None, "queues": None, "workers": None,
+    }
+    if is_operator(viewer):
+        series = series or throughput(session, now)
+        body["throughput"] = {window: series_json(s) for window, s in series.items()}
+        body["queues"] = queues.figures(services, session)
+        body["workers"] = workers_json(session, now)
+    return body

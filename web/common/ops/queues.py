@@ -1,0 +1,126 @@
+"""The SQS side of the overview: depth, in-flight and delayed counts of the main queue and the
+dead-letter queue (GetQueueAttributes), and the age of the main queue's oldest message.
+
+SQS has no attribute for the oldest message's age on a standard queue; CloudWatch's
+ApproximateAgeOfOldestMessage (AWS/SQS, per queue, one datapoint a minute, a few minutes
+late) is the real figure and is read when it has a datapoint in the last 10 minutes. Without
+one (CloudWatch unreachable or not allowed, a local stack, a queue idle long enough that SQS
+stops reporting) the figure comes from the database: the oldest queued job whose message was
+sent and not yet claimed (published_at on ix_jobs_state_published). `oldest_age_source` says
+which; the database's figure misses messages that are not jobs' and counts a lost message as
+waiting.
+
+Read at most once per CACHE_SECONDS per process and queue pair, errors included, so a console
+polled by many operators costs SQS a few calls a minute, and an unreachable SQS delays one
+poll in CACHE_SECONDS instead of every one. An error is part of the answer, never raised."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core.app import Services
+from core.aws import AwsClients
+from core.db import utcnow
+from core.models import Job
+
+log = logging.getLogger(__name__)
+CACHE_SECONDS = 5.0
+COUNTS = {"visible": "ApproximateNumberOfMessages", "in_flight": "ApproximateNumberOfMessagesNotVisible",
+          "delayed": "ApproximateNumberOfMessagesDelayed"}
+CLOUDWATCH_LOOKBACK = timedelta(minutes=10)
+
+_cache: dict[tuple[str, str | None], tuple[float, dict[str, Any]]] = {}
+_cloudwatch: weakref.WeakKeyDictionary[Services, Any] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def forget() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def queue_name(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def figures(services: Services, session: Session) -> dict[str, Any]:
+    """{"main": {...}, "dead": {...} or None, "read_at", "cached_for_seconds"}."""
+    settings = services.settings
+    key = (settings.sqs_queue_url, settings.sqs_dead_letter_queue_url)
+    now = time.monotonic()
+    cached = _cache.get(key)
+    if cached is not None and now - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    answer = {
+        "main": _main(services, session),
+        "dead": None if not settings.sqs_dead_letter_queue_url else _depths(services.queue.sqs,
+                                                                             settings.sqs_dead_letter_queue_url),
+        "read_at": utcnow().isoformat(),
+        "cached_for_seconds": CACHE_SECONDS,
+    }
+    with _lock:
+        _cache[key] = (now, answer)
+    return answer
+
+
+def _depths(sqs: Any, url: str) -> dict[str, Any]:
+    found: dict[str, Any] = {"name": queue_name(url), **dict.fromkeys(COUNTS), "error": None}
+    try:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(COUNTS.values()))["Attributes"]
+        for field, attribute in COUNTS.items():
+            found[field] = int(attributes.get(attribute, 0))
+    except Exception as exc:  # noqa: BLE001  (shown on the page, which must not break)
+        log.warning("GetQueueAttributes failed for %s: %s", found["name"], exc)
+        found["error"] = f"{type(exc).__name__}: {exc}"[:500]
+    return found
+
+
+def _main(services: Services, session: Session) -> dict[str, Any]:
+    found = _depths(services.queue.sqs, services.settings.sqs_queue_url)
+    age, source, why = _cloudwatch_age(services, found["name"]), "cloudwatch", None
+    if isinstance(age, str):
+        age, why = None, age
+    if age is None:
+        age, source = _database_age(session), "database"
+    found.update(oldest_age_seconds=age, oldest_age_source=source, cloudwatch_error=why)
+    return found
+
+
+def _cloudwatch_client(services: Services) -> Any:
+    client = _cloudwatch.get(services)
+    if client is None:
+        client = AwsClients(services.settings).client("cloudwatch", fast=True)
+        with _lock:
+            _cloudwatch[services] = client
+    return client
+
+
+def _cloudwatch_age(services: Services, name: str) -> float | str | None:
+    """The latest datapoint in seconds, None without one, or the error as text."""
+    now = utcnow()
+    try:
+        datapoints = _cloudwatch_client(services).get_metric_statistics(
+            Namespace="AWS/SQS", MetricName="ApproximateAgeOfOldestMessage",
+            Dimensions=[{"Name": "QueueName", "Value": name}], StartTime=now - CLOUDWATCH_LOOKBACK, EndTime=now,
+            Period=60, Statistics=["Maximum"],
+        ).get("Datapoints", [])
+    except Exception as exc:  # noqa: BLE001  (the database's figure stands in)
+        return f"{type(exc).__name__}: {exc}"[:300]
+    if not datapoints:
+        return None
+    return float(max(datapoints, key=lambda point: point["Timestamp"])["Maximum"])
+
+
+def _database_age(session: Session) -> float | None:
+    oldest = session.scalar(
+        sa.select(sa.func.min(Job.published_at))
+        .where(Job.state == "queued", Job.published_at.is_not(None), Job.dead_lettered_at.is_(None))
+    )
+    return None if oldest is None else max(0.0, round((utcnow() - oldest).total_seconds(), 1))
