@@ -8,9 +8,9 @@ from typing import Any
 from flask import g, request
 
 from core.app import json_error, session
-from core.auth import login_for_token
 from core.logs import bind
 from core.models import User
+from web.common.logins import user_for_token
 from web.common.submit import QuotaExceeded
 from web.sessions import csrf, session_login_id, session_token, session_user
 
@@ -47,7 +47,7 @@ def _authenticate() -> User | None:
     own, so a state-changing call authenticated by it must also carry the CSRF token."""
     token = bearer_token()
     if token is not None:
-        found = login_for_token(session(), token)
+        found = user_for_token(session(), token)
         if found is None:
             return None
         user, g.login_id = found
