@@ -1,6 +1,8 @@
 """Retention: delete finished jobs, workflows, batches and effect records, and read
-notifications, older than their configured ages. In chunks, one short transaction each, so a
-run never holds a long lock on tables the web tier is using."""
+notifications, older than their configured ages; and the console's own history: per-minute job
+tallies and queue depth readings after QUEUE_SAMPLES_KEPT (the charts look back a day, a week
+more to compare), periodic task runs after the job retention. In chunks, one short transaction
+each, so a run never holds a long lock on tables the web tier is using."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -9,9 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.jobs.stats import MINUTES_KEPT, trim_minutes
 from core.models import ApiToken, Batch, Effect, Job, LoginThrottle, Notification, Workflow
 from core.models.jobs import TERMINAL_STATES
+from core.models.ops import PeriodicRun, QueueSample
 from core.models.orchestration import FINISHED_WORKFLOW_STATES
+
+QUEUE_SAMPLES_KEPT = MINUTES_KEPT
 
 
 def _delete_in_chunks(session: Session, model: Any, key: Any, condition: Any, chunk: int, max_chunks: int) -> int:
@@ -44,4 +50,9 @@ def purge(
         "login_throttles": run(LoginThrottle, LoginThrottle.key, sa.and_(
             LoginThrottle.updated_at < now - timedelta(days=1),
             sa.or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now))),
+        # One statement on the primary key: a day is ~1,440 rows per job type.
+        "job_minutes": trim_minutes(session, now),
+        # Two readings (main, dead) per monitor pass; a timestamp's readings go together.
+        "queue_samples": run(QueueSample, QueueSample.taken_at, QueueSample.taken_at < now - QUEUE_SAMPLES_KEPT),
+        "periodic_runs": run(PeriodicRun, PeriodicRun.id, PeriodicRun.started_at < job_cutoff),
     }

@@ -5,7 +5,10 @@ start unless it is empty (worker/registries.py).
 
 sqsd may deliver two runs at once (a slow run overlapping the next tick, or a retried
 delivery), so each run first takes a database lease on its task name (for the declared time);
-a second copy finds it held and returns without doing anything."""
+a second copy finds it held and returns without doing anything. Every run is recorded
+(core.jobs.periodic_runs): started, finished with its outcome and counts, or skipped; the
+operations console shows them, and its "run now" (a `periodic_run` job) goes through the same
+lease, so it cannot overlap a cron run either."""
 from __future__ import annotations
 
 import logging
@@ -16,7 +19,7 @@ from datetime import timedelta
 
 from core.app import Services
 from core.db import utcnow
-from core.jobs import deadletters, lifecycle, outbox
+from core.jobs import deadletters, lifecycle, outbox, periodic_runs
 from core.jobs.periodic import (
     DEAD_LETTER_MONITOR,
     PERIODIC_TASKS,
@@ -102,9 +105,12 @@ def reclaim_stalled(services: Services) -> Counts:
 @periodic(DEAD_LETTER_MONITOR)
 def monitor_dead_letters(services: Services) -> Counts:
     dlq_url = services.settings.sqs_dead_letter_queue_url
-    if not dlq_url:
-        return {"skipped": "SQS_DEAD_LETTER_QUEUE_URL is not set"}
+    queues = {"main": services.queue.queue_url, **({"dead": dlq_url} if dlq_url else {})}
     with services.db.sessions() as session:
+        # The console's counts over time: one reading of each queue per pass.
+        deadletters.record_depths(session, services.queue.sqs, queues, utcnow())
+        if not dlq_url:
+            return {"skipped": "SQS_DEAD_LETTER_QUEUE_URL is not set"}
         counts = deadletters.inspect(session, services.queue.sqs, dlq_url, utcnow())
     if counts["dead_letters"]:
         log.error("dead-letter queue holds %d messages (%d jobs marked); redrive with `python -m core redrive`",
@@ -120,15 +126,38 @@ def purge_old_records(services: Services) -> Counts:
                                notification_days=settings.notification_retention_days)
 
 
-def run_task(services: Services, name: str) -> Counts:
+def _holder() -> str:
+    """Which process holds a lease, and which of its runs: "instance/pid#run"."""
+    return f"{lifecycle.claimer()[:50]}#{uuid.uuid4().hex[:12]}"
+
+
+def run_task(services: Services, name: str, trigger: str = "cron", requested_by: int | None = None) -> Counts:
+    """Run the task under its lease and record the run. `trigger` is "cron" (sqsd's POST) or
+    "manual" (the console's "run now", asked by user `requested_by`). An exception fails the
+    run's record and is raised again, as before records existed."""
     task = TASKS[name]
-    holder = uuid.uuid4().hex
+    holder = _holder()
     with services.db.sessions() as session:
         if not leases.acquire(session, name, holder, task.lease, utcnow()):
             log.info("periodic task %s skipped: another run holds its lease", name)
-            return {"skipped": "another run of this task is in progress"}
+            reason = "another run of this task is in progress"
+            periodic_runs.skipped(session, name, trigger, requested_by, utcnow(), reason)
+            return {"skipped": reason}
+        run_id = periodic_runs.opened(session, name, trigger, requested_by, holder, utcnow())
+    outcome, counts, error = "failed", None, None
     try:
-        return task.run(services)
+        counts = task.run(services)
+        outcome = "succeeded"
+        return counts
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
+        try:
+            with services.db.sessions() as session:
+                periodic_runs.closed(session, run_id, outcome, utcnow(), counts=counts, error=error)
+        except Exception:
+            # The record is not worth a failed run (sqsd would run it again): the lease below is.
+            log.exception("periodic task %s: its run record %s could not be closed", name, run_id)
         with services.db.sessions() as session:
             leases.release(session, name, holder)

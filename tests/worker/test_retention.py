@@ -60,3 +60,34 @@ def test_stale_login_counters_go_and_live_locks_stay(db):
     db.commit()
     assert purge(db, now=now, job_days=30, notification_days=90)["login_throttles"] == 2
     assert set(db.scalars(sa.select(LoginThrottle.key))) == {"still-locked", "recent"}
+
+
+def test_the_consoles_history_goes_after_its_time_and_the_recent_stays(db):
+    from core.models.ops import JobMinute, PeriodicRun, QueueSample
+
+    now = utcnow()
+    for days in (9, 1):
+        at = now - timedelta(days=days)
+        db.add_all([QueueSample(taken_at=at, queue=q, visible=1, in_flight=0, delayed=0) for q in ("main", "dead")])
+        db.add(JobMinute(minute=at.replace(second=0, microsecond=0), type="canary", succeeded=1, failed=0,
+                         cancelled=0, total_ms=5))
+    for days in (31, 2):
+        db.add(PeriodicRun(task="relay-outbox", trigger="cron", started_at=now - timedelta(days=days),
+                           finished_at=now - timedelta(days=days), outcome="succeeded", counts={"sent": 0}))
+    db.commit()
+    counts = purge(db, now=now, job_days=30, notification_days=90, chunk=1, max_chunks=10)
+    assert (counts["queue_samples"], counts["job_minutes"], counts["periodic_runs"]) == (2, 1, 1)
+    assert {s.taken_at for s in db.scalars(sa.select(QueueSample))} == {now - timedelta(days=1)}
+    assert db.scalar(sa.select(sa.func.count()).select_from(JobMinute)) == 1
+    assert [r.started_at for r in db.scalars(sa.select(PeriodicRun))] == [now - timedelta(days=2)]
+
+
+def test_the_consoles_history_is_deleted_in_bounded_chunks_too(db):
+    from core.models.ops import PeriodicRun
+
+    now = utcnow()
+    db.add_all([PeriodicRun(task="relay-outbox", trigger="cron", started_at=now - timedelta(days=40, minutes=k),
+                            outcome="succeeded") for k in range(5)])
+    db.commit()
+    assert purge(db, now=now, job_days=30, notification_days=90, chunk=2, max_chunks=1)["periodic_runs"] == 2
+    assert db.scalar(sa.select(sa.func.count()).select_from(PeriodicRun)) == 3
