@@ -130,5 +130,6 @@ def described(session: Session, entry: JobTypePause, viewer: User) -> dict[str, 
 def pauses_json(session: Session, viewer: User) -> list[dict[str, Any]]:
     entries = pauses.listed(session)
     ids = {e.paused_by for e in entries if e.paused_by is not None}
-    names = dict(session.execute(sa.select(User.id, User.full_name).where(User.id.in_(ids)))) if ids else {}
+    names = {user_id: name for user_id, name in
+             session.execute(sa.select(User.id, User.full_name).where(User.id.in_(ids)))} if ids else {}
     return [pause_json(entry, viewer, names) for entry in entries]
