@@ -12,19 +12,21 @@ from web.pages import (
     admin,
     jobs,
     notifications,
+    ops_audit,
     ops_batches,
     ops_deadletters,
     ops_jobs,
     ops_overview,
     ops_periodic,
+    ops_workflows,
     student,
     teacher,
 )
 from web.pages.blueprint import bp
 
 # Every page module, named once: importing one attaches its routes to the blueprint.
-PAGE_MODULES = (account, admin, jobs, notifications, ops_batches, ops_deadletters, ops_jobs, ops_overview, ops_periodic,
-                student, teacher)
+PAGE_MODULES = (account, admin, jobs, notifications, ops_audit, ops_batches, ops_deadletters, ops_jobs, ops_overview,
+                ops_periodic, ops_workflows, student, teacher)
 
 
 def register(app: Flask) -> None:

@@ -1,4 +1,40 @@
-"""Operations console pages: batches (issue 11)."""
+"""Operations console pages: batches (issue 11). JSON twins: GET /api/ops/batches and
+/api/ops/batches/<id> (web/api/ops/batches.py); an open batch's page follows the latter live."""
 from __future__ import annotations
 
-from web.pages.blueprint import bp  # noqa: F401
+from flask import g, render_template, request
+
+from core.app import session
+from core.models.jobs import JOB_STATES
+from web.common.ops.access import is_operator
+from web.common.ops.batches import (
+    BATCH_STATES,
+    BATCHES,
+    batch_detail,
+    batch_filters,
+    batch_page_items,
+    batches,
+    visible_batch,
+)
+from web.common.pagination import PageRequest, paginate
+from web.common.refusal import found
+from web.pages.blueprint import bp, console_page
+
+
+@bp.get("/ops/batches")
+@console_page
+def ops_batches():
+    filters = batch_filters(request.args, form=True)
+    page = paginate(session(), batches(g.user, **filters), PageRequest.from_args(request.args), keyset=BATCHES)
+    return render_template("ops/batches.html", title="Batches", here="batches", page=page, filters=filters,
+                           states=BATCH_STATES, rows=batch_page_items(session(), page, g.user),
+                           operator=is_operator(g.user))
+
+
+@bp.get("/ops/batches/<batch_id>")
+@console_page
+def ops_batch(batch_id: str):
+    batch = found(visible_batch(session(), g.user, batch_id), "That batch does not exist.")
+    view, page = batch_detail(session(), batch, g.user, request.args, form=True)
+    return render_template("ops/batch.html", title=f"Batch {batch.description or batch.id}", here="batches",
+                           batch=view, page=page, job_states=JOB_STATES)
