@@ -59,7 +59,7 @@ def job_counts(session: Session, viewer: User, held: frozenset[str]) -> dict[str
     counts = stats.totals(session)
     _capped(session, sa.select(Job.id).where(sa.text(DEAD_LETTERED)), "dead_lettered", counts, at_least)
     counts["paused"] = sum(n for name in held for state, n in by_type.get(name, {}).items() if state in OPEN_STATES)
-    types = {name: {**{state: by_type[name].get(state, 0) for state in JOB_STATES}, "paused": name in held}
+    types = {name: {**{state: by_type.get(name, {}).get(state, 0) for state in JOB_STATES}, "paused": name in held}
              for name in sorted(set(by_type) | held)}
     return {**_counted(counts, at_least), "by_type": types, "scope": "platform"}
 
