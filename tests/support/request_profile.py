@@ -169,6 +169,7 @@ def _seeded(args, url: str, aws: dict[str, str], jobs: int, notifications: int) 
 
 
 def _paths(app, world) -> dict[str, Callable[[], None]]:
+    from bench.reference_apps import create_app as reference_app
     from tests import factories
     from tests.web.pages.helpers import page_login
 
@@ -210,7 +211,18 @@ def _paths(app, world) -> dict[str, Callable[[], None]]:
         body = api.get(path, headers=headers).get_json()
         return f"{path}?after={body['next']}" if body.get("next") else f"{path}?page=2"
 
+    # The bench's floors (bench/reference_apps.py), in-process through the same test client: what
+    # a bare Flask app with one raw statement costs next to the paths above.
+    os.environ["DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
+    ref_insert, ref_select = reference_app("insert").test_client(), reference_app("select").test_client()
+
+    def floor_insert() -> None:
+        response = ref_insert.post("/jobs", json={"title": "floor"})
+        assert response.status_code == 202, response.get_data(as_text=True)
+
     paths: dict[str, Callable[[], None]] = {
+        "ref_insert": floor_insert,
+        "ref_select": expect(ref_select, f"/jobs/{polled}"),
         "enqueue": enqueue,
         "report": lambda: api.post("/api/reports", json={"kind": "class_roster", "class_id": world["class_id"]},
                                    headers=teacher_headers),
