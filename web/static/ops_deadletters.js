@@ -48,6 +48,19 @@ document.addEventListener("DOMContentLoaded", function () {
     return true;
   }
 
+  // The jobs just redriven are no longer in the queue, so the look does not change with them:
+  // while one of them is unfinished, the live part is fetched again every few seconds.
+  const FINISHED = ["succeeded", "failed", "cancelled"];
+  function following() {
+    return Array.from(live.querySelectorAll("[data-followed-state]")).some(function (state) {
+      return FINISHED.indexOf(state.textContent.trim()) < 0;
+    });
+  }
+  (function follow() {
+    if (!following()) return;
+    setTimeout(function () { refresh().then(follow); }, 2000);
+  })();
+
   window.aulaPoll(live.dataset.pollUrl, function (body) {
     if (changed && body.configured) changed.hidden = sameMessages(body);
     if (first) { first = false; return; }  // the page was rendered from the same look
