@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from core.models import Batch, Job, User
 from core.models.jobs import JOB_STATES
@@ -24,8 +24,6 @@ from web.common.pagination import Keyset, Page, PageRequest, paginate
 BATCH_STATES = ("open", "completed")
 #: The list: newest first, ties by id.
 BATCHES = Keyset(((Batch.created_at, True), (Batch.id, False)))
-#: A batch's jobs: in the order they were created.
-BATCH_JOBS = Keyset(((Job.created_at, False), (Job.id, False)))
 
 
 def owned_in_scope(user: User, owner_column: Any) -> sa.ColumnElement[bool]:
@@ -127,13 +125,21 @@ def batch_page_items(session: Session, page: Page[Batch], viewer: User) -> list[
     return [batch_summary(b, owners.get(b.owner_id), followups.get(b.followup_job_id), viewer) for b in page.items]
 
 
-def batch_jobs(batch: Batch, viewer: User, state: str | None = None) -> sa.Select:
-    """The jobs in a batch (ix_jobs_batch: batch_id, state), oldest first; still only those
-    `viewer` may see, although a batch's children are its owner's."""
-    query = sa.select(Job).where(Job.batch_id == batch.id, jobs_in_scope(viewer))
+def batch_jobs(batch: Batch, viewer: User, state: str | None = None) -> tuple[sa.Select, Keyset]:
+    """The jobs in a batch, oldest first, still only those `viewer` may see (although a batch's
+    children are its owner's), and the keyset of that order.
+
+    The batch's rows are found by ix_jobs_batch (batch_id, state) and then sorted: behind an
+    OFFSET 0 fence, because otherwise PostgreSQL may walk ix_jobs_created (created_at, id) in
+    order looking for the batch's rows, which it takes to be spread evenly over a million jobs
+    when they are all in one stretch of time (measured: 250-700 ms for a batch of 1,000 at 10^6
+    jobs, against 2-10 ms fenced). The sort is of one batch's jobs, its chunks."""
+    inner = sa.select(Job).where(Job.batch_id == batch.id, jobs_in_scope(viewer))
     if state is not None:
-        query = query.where(Job.state == state)
-    return query.order_by(*BATCH_JOBS.ordered(forward=True))
+        inner = inner.where(Job.state == state)
+    fenced = aliased(Job, inner.offset(0).subquery("batch_jobs"))
+    keyset = Keyset(((fenced.created_at, False), (fenced.id, False)))
+    return sa.select(fenced).order_by(*keyset.ordered(forward=True)), keyset
 
 
 def batch_detail(session: Session, batch: Batch, viewer: User, args: Mapping[str, str],
@@ -141,7 +147,8 @@ def batch_detail(session: Session, batch: Batch, viewer: User, args: Mapping[str
     """One batch as GET /api/ops/batches/<id> shows it, with one page of its jobs (`args`: size,
     after, before, job_state), and that page."""
     job_state = choice(args, "job_state", JOB_STATES, form)
-    page = paginate(session, batch_jobs(batch, viewer, job_state), PageRequest.from_args(args), keyset=BATCH_JOBS)
+    statement, keyset = batch_jobs(batch, viewer, job_state)
+    page = paginate(session, statement, PageRequest.from_args(args), keyset=keyset)
     related = jobs_by_id(session, viewer, (batch.followup_job_id, batch.parent_job_id))
     owner = session.get(User, batch.owner_id) if batch.owner_id is not None else None
     body = batch_summary(batch, owner, related.get(batch.followup_job_id), viewer)
