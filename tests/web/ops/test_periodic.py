@@ -73,6 +73,28 @@ def test_each_task_shows_schedule_next_run_last_run_and_lease(client, db, staff)
     assert never["last_run"] is None and never["lease"] == {"held": False, "holder": None, "expires_at": None}
 
 
+def test_a_run_without_an_end_is_running_while_its_holder_has_the_lease_else_lost(client, db, staff):
+    now = utcnow()
+    db.add_all([PeriodicRun(task="retention", holder="dead#1", started_at=now - timedelta(hours=3)),
+                PeriodicRun(task="retention", holder="live#2", started_at=now - timedelta(minutes=1))])
+    db.commit()
+    leases.acquire(db, "retention", "live#2", timedelta(minutes=30), now)
+    task = client.get(URL + "/retention", headers=factories.login(client, staff.operator)).get_json()
+    assert [(r["holder"], r["outcome"]) for r in task["recent_runs"]] == [("live#2", "running"), ("dead#1", "lost")]
+
+
+def test_an_admin_sees_what_ran_and_when_but_not_the_platforms_insides(client, db, staff):
+    now = utcnow()
+    db.add(PeriodicRun(task="retention", holder="i-1/7#a", started_at=now, finished_at=now, outcome="failed",
+                       counts={"jobs": 4}, error="OperationalError: server closed the connection"))
+    db.commit()
+    leases.acquire(db, "retention", "i-1/7#b", timedelta(minutes=30), now)
+    task = client.get(URL + "/retention", headers=factories.login(client, staff.admin_a)).get_json()
+    run = task["last_run"]
+    assert (run["outcome"], run["holder"], run["counts"]) == ("failed", None, None)
+    assert "OperationalError" not in run["error"] and task["lease"] == {**task["lease"], "held": True, "holder": None}
+
+
 def test_the_list_is_unchanged_while_the_tasks_are(client, staff):
     auth = factories.login(client, staff.operator)
     first = client.get(URL, headers=auth)

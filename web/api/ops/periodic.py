@@ -24,7 +24,7 @@ def ops_periodic_tasks() -> Response:
 @bp.get("/ops/periodic/<task>")
 @console_required
 def ops_periodic_task(task: str) -> Response:
-    body = periodic.one_task(session(), task, utcnow())
+    body = periodic.one_task(session(), current_user(), task, utcnow())
     session().rollback()
     return polled(body, finished=False)
 

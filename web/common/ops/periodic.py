@@ -65,11 +65,22 @@ def _duration_ms(run: PeriodicRun) -> int | None:
     return int((run.finished_at - run.started_at).total_seconds() * 1000)
 
 
-def run_json(run: PeriodicRun) -> dict[str, Any]:
-    return {"id": run.id, "trigger": run.trigger, "requested_by": run.requested_by, "holder": run.holder,
-            "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
-            "duration_ms": _duration_ms(run), "outcome": run.outcome or "running", "counts": run.counts,
-            "error": run.error}
+def _outcome(run: PeriodicRun, lease: dict[str, Any]) -> str:
+    """A run without an end is running while its holder still has the lease; otherwise its
+    process died before recording one (killed, instance gone): lost."""
+    if run.outcome is not None:
+        return run.outcome
+    return "running" if lease["held"] and lease["holder"] == run.holder else "lost"
+
+
+def run_json(run: PeriodicRun, lease: dict[str, Any], operator: bool) -> dict[str, Any]:
+    """A run as the console shows it. Admins get what and when, not the platform's insides (the
+    holder's host and process, the counts of every institution's work, error texts)."""
+    return {"id": run.id, "trigger": run.trigger, "requested_by": run.requested_by if operator else None,
+            "holder": run.holder if operator else None, "started_at": iso(run.started_at),
+            "finished_at": iso(run.finished_at), "duration_ms": _duration_ms(run), "outcome": _outcome(run, lease),
+            "counts": run.counts if operator else None,
+            "error": run.error if operator or run.error is None else "failed (the details are for operators)"}
 
 
 def _lease_json(lease: TaskLease | None, now: datetime) -> dict[str, Any]:
@@ -82,7 +93,7 @@ def _open_run_job(session: Session, task: str) -> Job | None:
     return session.scalar(sa.select(Job).where(Job.dedupe_key == _run_key(task), sa.text(OPEN_DEDUPE)))
 
 
-def task_json(session: Session, name: str, now: datetime, leases: dict[str, TaskLease],
+def task_json(session: Session, name: str, now: datetime, leases: dict[str, TaskLease], operator: bool,
               runs: int = RECENT_RUNS) -> dict[str, Any]:
     declaration = PERIODIC_TASKS[name]
     schedule = schedules().get(name)
@@ -90,13 +101,15 @@ def task_json(session: Session, name: str, now: datetime, leases: dict[str, Task
     # The latest run that did something: a skipped one says only that another held the lease.
     last = next((r for r in recent if r.outcome != "skipped"), recent[0] if recent else None)
     queued = _open_run_job(session, name)
+    lease = _lease_json(leases.get(name), now)
+    shown_lease = lease if operator else {**lease, "holder": None}
     return {
         "name": name, "label": declaration.label, "schedule": schedule, "next_run_at": iso(next_run(schedule, now)),
-        "lease_seconds": int(declaration.lease.total_seconds()), "lease": _lease_json(leases.get(name), now),
-        "last_run": run_json(last) if last is not None else None,
-        "recent_runs": [run_json(r) for r in recent],
-        "run_now_job": None if queued is None else {"id": str(queued.id), "state": queued.state,
-                                                    "url": f"/ops/jobs/{queued.id}"},
+        "lease_seconds": int(declaration.lease.total_seconds()), "lease": shown_lease,
+        "last_run": run_json(last, lease, operator) if last is not None else None,
+        "recent_runs": [run_json(r, lease, operator) for r in recent],
+        "run_now_job": None if queued is None or not operator else {
+            "id": str(queued.id), "state": queued.state, "url": f"/ops/jobs/{queued.id}"},
     }
 
 
@@ -105,14 +118,14 @@ def tasks_json(session: Session, user: User, now: datetime) -> dict[str, Any]:
     leases = {lease.name: lease for lease in session.scalars(
         sa.select(TaskLease).where(TaskLease.name.in_(list(PERIODIC_TASKS))))}
     # No clock reading in the body: its hash is the polled ETag, which must change only with the tasks.
-    return {"items": [task_json(session, name, now, leases) for name in PERIODIC_TASKS],
+    return {"items": [task_json(session, name, now, leases, is_operator(user)) for name in PERIODIC_TASKS],
             "can_run": is_operator(user)}
 
 
-def one_task(session: Session, name: str, now: datetime, runs: int = 20) -> dict[str, Any]:
+def one_task(session: Session, user: User, name: str, now: datetime, runs: int = 20) -> dict[str, Any]:
     known(name)
     leases = {name: lease} if (lease := session.get(TaskLease, name)) is not None else {}
-    return task_json(session, name, now, leases, runs)
+    return task_json(session, name, now, leases, is_operator(user), runs)
 
 
 def known(name: str) -> str:
