@@ -8,11 +8,16 @@ is done by SQS itself through the queue's RedrivePolicy (see devstack.aws_bootst
 
 Behaviour follows the public copy of AWS's sqsd 2.0 (see shared/reference/eb-worker-facts.md).
 Run `python -m devstack.sqsd --help` for the command line.
+
+Fault injection (`make chaos`, docs/reliability.md): SQSD_DUPLICATE_DELIVERIES=N (default 1)
+POSTs every received message N times at once, as SQS's at-least-once delivery may hand the same
+message to several consumers together; each copy is answered, deleted or retried on its own.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -61,8 +66,15 @@ class Sqsd:
                  region: str = "us-east-1", wait_time_seconds: int = 20,
                  clock: Callable[[], float] = time.time, cron_tick: float = 1.0,
                  retry_interval: float = 2.0, shutdown_grace: float = 30.0,
-                 on_delivery: Callable[[Delivery], None] | None = None, sqs_client: Any = None) -> None:
+                 on_delivery: Callable[[Delivery], None] | None = None, sqs_client: Any = None,
+                 duplicate_deliveries: int | None = None) -> None:
         self.queue_url = queue_url
+        # Read here rather than in the command line, so every way of starting sqsd honours it.
+        if duplicate_deliveries is None:
+            duplicate_deliveries = int(os.environ.get("SQSD_DUPLICATE_DELIVERIES") or 1)
+        if not 1 <= duplicate_deliveries <= 10:
+            raise ValueError(f"SQSD_DUPLICATE_DELIVERIES must be 1-10, not {duplicate_deliveries}")
+        self.duplicate_deliveries = duplicate_deliveries
         self.worker_url = worker_url
         self.settings = settings
         self.cron = list(cron)
@@ -77,7 +89,7 @@ class Sqsd:
             config=Config(connect_timeout=5, read_timeout=self.wait_time_seconds + 10,
                           retries={"max_attempts": 2, "mode": "standard"},
                           # every delivery thread deletes or changes visibility through this client
-                          max_pool_connections=settings.http_connections + 4))
+                          max_pool_connections=settings.http_connections * duplicate_deliveries + 4))
         self._stop = threading.Event()
         self._slots = threading.Condition()
         self._in_flight = 0
@@ -94,8 +106,10 @@ class Sqsd:
             self._threads.append(threading.Thread(target=self._cron_loop, name="sqsd-cron", daemon=True))
         for thread in self._threads:
             thread.start()
-        log.info("polling %s, posting to %s%s, %d connections, %d periodic tasks", self.queue_url,
-                 self.worker_url, self.settings.http_path, self.settings.http_connections, len(self.cron))
+        log.info("polling %s, posting to %s%s, %d connections, %d periodic tasks%s", self.queue_url,
+                 self.worker_url, self.settings.http_path, self.settings.http_connections, len(self.cron),
+                 f", every message delivered {self.duplicate_deliveries} times at once"
+                 if self.duplicate_deliveries > 1 else "")
 
     def stop(self) -> bool:
         """Stop polling and wait (up to shutdown_grace) for in-flight POSTs; False if some were abandoned."""
@@ -160,13 +174,37 @@ class Sqsd:
 
     def _deliver_and_release(self, message: Mapping[str, Any]) -> None:
         try:
-            self._deliver(message)
+            if self.duplicate_deliveries == 1:
+                self._deliver(message)
+            else:
+                self._deliver_copies(message)
         except Exception:  # a bug here must not leak the connection slot
             log.exception("delivery of %s failed", message.get("MessageId"))
         finally:
             with self._slots:
                 self._in_flight -= 1
                 self._slots.notify_all()
+
+    def _deliver_copies(self, message: Mapping[str, Any]) -> None:
+        """The same message POSTed by several threads released together, all within one slot."""
+        barrier = threading.Barrier(self.duplicate_deliveries)
+
+        def copy() -> None:
+            try:
+                barrier.wait(timeout=5)
+            except threading.BrokenBarrierError:
+                pass  # deliver anyway, just less exactly at once
+            try:
+                self._deliver(message)
+            except Exception:
+                log.exception("delivery of a copy of %s failed", message.get("MessageId"))
+
+        copies = [threading.Thread(target=copy, name=f"sqsd-copy-{message['MessageId'][:8]}-{n}", daemon=True)
+                  for n in range(self.duplicate_deliveries)]
+        for thread in copies:
+            thread.start()
+        for thread in copies:
+            thread.join()
 
     def _deliver(self, message: Mapping[str, Any]) -> None:
         started = time.monotonic()
