@@ -1,10 +1,10 @@
 """All models, imported here so Alembic and the app see one complete metadata."""
 from core.models.jobs import JOB_STATES, TERMINAL_STATES, Job
-from core.models.notifications import Notification
+from core.models.notifications import Notification, NotificationPreference
 from core.models.ops import AuditEntry, JobAttempt, JobCount, JobMinute, JobTypePause, PeriodicRun, QueueSample
 from core.models.orchestration import Batch, Effect, TaskLease, Workflow
-from core.models.people import ApiToken, Institution, LoginThrottle, User
-from core.models.school import Activity, Attendance, Enrollment, Grade, Lesson, SchoolClass
+from core.models.people import ApiToken, Institution, Invitation, LoginThrottle, User
+from core.models.school import Activity, Attendance, Enrollment, Grade, Lesson, SchoolClass, Submission, SubmissionFile
 
 __all__ = [
     "JOB_STATES",
@@ -18,6 +18,7 @@ __all__ = [
     "Enrollment",
     "Grade",
     "Institution",
+    "Invitation",
     "Job",
     "JobAttempt",
     "JobCount",
@@ -26,9 +27,12 @@ __all__ = [
     "Lesson",
     "LoginThrottle",
     "Notification",
+    "NotificationPreference",
     "PeriodicRun",
     "QueueSample",
     "SchoolClass",
+    "Submission",
+    "SubmissionFile",
     "TaskLease",
     "User",
     "Workflow",

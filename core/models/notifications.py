@@ -36,3 +36,21 @@ class Notification(Base):
     dedupe_key: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The path in the app this is about ("/activities/12"); emails make it absolute.
+    link: Mapped[str | None] = mapped_column(sa.String(500))
+
+
+#: How a user wants a kind of notification beyond the inbox (which always has it).
+CHANNELS = ("email", "digest", "off")
+
+
+class NotificationPreference(Base):
+    """A user's choice for one kind of notification; no row means the kind's default."""
+
+    __tablename__ = "notification_preferences"
+    __table_args__ = (sa.CheckConstraint(sa.column("channel").in_(CHANNELS), name="channel"),)
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,11 +20,17 @@ class Institution(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+HAS_EXTERNAL_ID = "external_id IS NOT NULL"
+
+
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         sa.CheckConstraint(sa.column("role").in_(ROLES), name="role"),
         sa.CheckConstraint("role = 'operator' OR institution_id IS NOT NULL", name="institution"),
+        # A roster's own id for a person, unique within the institution (the import matches by it).
+        sa.Index("uq_users_institution_external_id", "institution_id", "external_id", unique=True,
+                 sqlite_where=sa.text(HAS_EXTERNAL_ID), postgresql_where=sa.text(HAS_EXTERNAL_ID)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -34,6 +40,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(sa.String(16))
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # An IANA time zone name ("America/Sao_Paulo"); None until the browser's guess is stored.
+    time_zone: Mapped[str | None] = mapped_column(sa.String(64))
+    external_id: Mapped[str | None] = mapped_column(sa.String(100))
 
     institution: Mapped[Institution | None] = relationship()
 
@@ -84,3 +93,17 @@ class LoginThrottle(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lockouts: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Invitation(Base):
+    """A single-use, expiring link to set a password (a roster import's new accounts). Only the
+    token's SHA-256 is kept, as for logins."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

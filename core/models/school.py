@@ -58,10 +58,23 @@ class Attendance(Base):
     present: Mapped[bool] = mapped_column(default=True)
 
 
+#: An activity's status: waiting for its publish_at, out to the class, or taken back.
+ACTIVITY_STATUSES = ("scheduled", "published", "unpublished")
+SCHEDULED = "status = 'scheduled'"
+DUE_PUBLISHED = "status = 'published' AND due_at IS NOT NULL"
+
+
 class Activity(Base):
-    """An assignment a teacher publishes to a class."""
+    """An assignment a teacher publishes to a class, now or at `publish_at`."""
 
     __tablename__ = "activities"
+    __table_args__ = (
+        # What the publishing task finds due, and what the reminders task finds due soon.
+        sa.Index("ix_activities_scheduled", "publish_at", sqlite_where=sa.text(SCHEDULED),
+                 postgresql_where=sa.text(SCHEDULED)),
+        sa.Index("ix_activities_due", "due_at", sqlite_where=sa.text(DUE_PUBLISHED),
+                 postgresql_where=sa.text(DUE_PUBLISHED)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     class_id: Mapped[int] = mapped_column(sa.ForeignKey("classes.id", ondelete="CASCADE"), index=True)
@@ -70,6 +83,12 @@ class Activity(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # ACTIVITY_STATUSES (checked by the application: SQLite adds a CHECK only by copying the table).
+    status: Mapped[str] = mapped_column(sa.String(16), default="published", server_default="published")
+    publish_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    allow_late: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unpublished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     school_class: Mapped[SchoolClass] = relationship()
 
@@ -82,3 +101,44 @@ class Grade(Base):
     activity_id: Mapped[int] = mapped_column(sa.ForeignKey("activities.id", ondelete="CASCADE"))
     student_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     score: Mapped[float] = mapped_column(sa.Numeric(5, 2, asdecimal=False))
+    feedback: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    graded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The teacher's id; no foreign key (SQLite could only add one by copying the table), so a
+    # grade outlives its grader's account.
+    graded_by: Mapped[int | None]
+
+
+FILE_STATES = ("pending", "verified", "rejected")
+
+
+class Submission(Base):
+    """A student's work for an activity: one per student and activity, resubmitted in place."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (sa.UniqueConstraint("activity_id", "student_id", name="uq_submissions_activity_student"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[int] = mapped_column(sa.ForeignKey("activities.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    late: Mapped[bool] = mapped_column(default=False)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SubmissionFile(Base):
+    """A file uploaded to S3 for a submission, and what the check of it found."""
+
+    __tablename__ = "submission_files"
+    __table_args__ = (sa.CheckConstraint(sa.column("state").in_(FILE_STATES), name="state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(500), unique=True)
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    checksum: Mapped[str | None] = mapped_column(sa.String(100))
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

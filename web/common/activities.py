@@ -104,7 +104,9 @@ def publish_to_class(
     }).scalar()
     if activity_id is None:
         return None
-    activity = attach(session, Activity, {"id": activity_id, "class_id": class_id, **values})
+    # The columns the INSERT leaves to their server defaults, as the database filled them in.
+    activity = attach(session, Activity, {"id": activity_id, "class_id": class_id, "status": "published",
+                                          "allow_late": False, **values})
     job = add_job(session, ACTIVITY_FANOUT, ActivityFanoutPayload(activity_id=activity_id), teacher.id, max_in_flight,
                   locked=locking)
     if job is None:
