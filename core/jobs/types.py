@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from core.jobs.contract import Id, JobType, Payload
+from core.jobs.ops_jobs_filter import JobFilter
 from core.reports import ReportFormat, ReportKind
 
 
@@ -101,9 +102,27 @@ class CanaryPayload(Payload):
     note: str | None = Field(default=None, max_length=200)
 
 
+class PeriodicRunPayload(Payload):
+    """The console's "run now" of a periodic task (core/jobs/periodic.py names them); the job's
+    owner is the operator who asked."""
+
+    task: str = Field(min_length=1, max_length=64)
+
+
 class WorkflowStepPayload(Payload):
     workflow: str
     step: str
+
+
+class OpsBulkPayload(Payload):
+    """A bulk action of the operations console (worker/handlers/ops_bulk.py): reprocess or cancel
+    every job matching `filter` that was created before `until` (when the operator asked), so
+    the action's own copies and jobs created since are not part of it."""
+
+    action: Literal["reprocess", "cancel"]
+    filter: JobFilter
+    until: str = Field(max_length=40)
+    expected_count: int | None = Field(default=None, ge=0)
 
 
 REPORT = JobType("report", ReportPayload, "Report", time_limit_seconds=300, max_attempts=4,
@@ -121,11 +140,21 @@ ACTIVITY_FANOUT = JobType("activity_fanout", ActivityFanoutPayload, "Activity no
 ACTIVITY_SUMMARY = JobType("activity_summary", ActivitySummaryPayload, "Activity summary", time_limit_seconds=60)
 WORKFLOW_STEP = JobType("workflow_step", WorkflowStepPayload, "Workflow step", time_limit_seconds=300, max_attempts=3,
                         backoff_base_seconds=20)
+# A manual run of a periodic task, through the task's own lease (worker/tasks.py run_task), so it
+# cannot overlap a cron run. Coalesces: a second "run now" while one is open returns that job (the
+# console keys it by the task alone, whoever asks). One attempt: an operator asks again.
+PERIODIC_RUN = JobType("periodic_run", PeriodicRunPayload, "Periodic task run", time_limit_seconds=300,
+                       max_attempts=1, coalesce=True)
 
 CANARY = JobType("canary", CanaryPayload, "Canary", time_limit_seconds=10, max_attempts=3, backoff_base_seconds=5)
+# Chunked and checkpointed: a run that reaches its time limit (100,000 rows) is retried and goes
+# on from its last chunk, so the attempts allow a long walk, not only failures.
+OPS_BULK = JobType("ops_bulk", OpsBulkPayload, "Bulk action", time_limit_seconds=300, max_attempts=20,
+                   backoff_base_seconds=2, backoff_cap_seconds=60)
 
 JOB_TYPES: dict[str, JobType] = {
-    t.name: t for t in (REPORT, EMAIL, EMAIL_CHUNK, ACTIVITY_FANOUT, ACTIVITY_SUMMARY, WORKFLOW_STEP, CANARY)
+    t.name: t for t in (REPORT, EMAIL, EMAIL_CHUNK, ACTIVITY_FANOUT, ACTIVITY_SUMMARY, WORKFLOW_STEP, CANARY, OPS_BULK,
+                        PERIODIC_RUN)
 }
 
 
