@@ -10,12 +10,29 @@ from core.app import create_base_app, json_error
 from core.jobs.sqsd_paths import SQSD_PREFIX
 from core.settings import Settings
 from web import pages
-from web.api import activities, admin, auth, classes, jobs, my_jobs, notifications, openapi, ops, reports, workflows
+from web.api import (
+    activities,
+    admin,
+    auth,
+    classes,
+    grades,
+    jobs,
+    my_jobs,
+    notifications,
+    openapi,
+    ops,
+    preferences,
+    reports,
+    roster,
+    submissions,
+    workflows,
+)
 from web.common.reads import OneStatementReads
 from web.hardening import init_hardening
 from web.sessions import csrf, init_sessions
 
-API_BLUEPRINTS = (activities, admin, auth, classes, jobs, my_jobs, notifications, openapi, ops, reports, workflows)
+API_BLUEPRINTS = (activities, admin, auth, classes, grades, jobs, my_jobs, notifications, openapi, ops, preferences, reports,
+                  roster, submissions, workflows)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -9,7 +9,10 @@ from core.app import session
 from web.common.notifications import unread
 from web.pages import (
     account,
+    activity,
     admin,
+    grades,
+    invitations,
     jobs,
     notifications,
     ops_audit,
@@ -19,14 +22,18 @@ from web.pages import (
     ops_overview,
     ops_periodic,
     ops_workflows,
+    preferences,
+    roster,
     student,
+    submissions,
     teacher,
 )
 from web.pages.blueprint import bp
 
 # Every page module, named once: importing one attaches its routes to the blueprint.
-PAGE_MODULES = (account, admin, jobs, notifications, ops_audit, ops_batches, ops_deadletters, ops_jobs, ops_overview,
-                ops_periodic, ops_workflows, student, teacher)
+PAGE_MODULES = (account, activity, admin, grades, invitations, jobs, notifications, ops_audit, ops_batches,
+                ops_deadletters, ops_jobs, ops_overview, ops_periodic, ops_workflows, preferences, roster, student,
+                submissions, teacher)
 
 
 def register(app: Flask) -> None:
