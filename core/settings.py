@@ -69,6 +69,9 @@ class Settings:
     # Proxies in front of gunicorn that append to X-Forwarded-For (Elastic Beanstalk: the load
     # balancer and nginx = 2). 0 = use the connecting address: nothing a client sends is trusted.
     trusted_proxies: int = 0
+    # The address people reach the web tier at (no trailing slash): emails and notifications link
+    # to absolute URLs under it (core/links.py).
+    public_base_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +102,7 @@ class Settings:
             or "{role}/{machine_name}/{process_id}",
             metrics_namespace=env.pattern("METRICS_NAMESPACE", METRICS_NAMESPACE, "a CloudWatch namespace") or "Aula/Jobs",
             trusted_proxies=env.integer("TRUSTED_PROXIES", 0, minimum=0, maximum=5),
+            public_base_url=(env.url("PUBLIC_BASE_URL", required=False) or "http://127.0.0.1:8000").rstrip("/"),
         )
         if env.problems:
             raise SettingsError(env.problems)

@@ -61,6 +61,8 @@ def stack_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     }
     env = {**defaults, **environ}
     env["SQSD_WORKER_URL"] = environ.get("SQSD_WORKER_URL", f"http://127.0.0.1:{env['AULA_WORKER_PORT']}")
+    # Links in emails and notifications point at the local web tier, wherever its port is.
+    env["PUBLIC_BASE_URL"] = environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{env['AULA_WEB_PORT']}")
     return env
 
 
