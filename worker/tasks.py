@@ -143,9 +143,10 @@ def run_task(services: Services, name: str, trigger: str = "cron", requested_by:
             reason = "another run of this task is in progress"
             periodic_runs.skipped(session, name, trigger, requested_by, utcnow(), reason)
             return {"skipped": reason}
-        run_id = periodic_runs.opened(session, name, trigger, requested_by, holder, utcnow())
-    outcome, counts, error = "failed", None, None
+    run_id, outcome, counts, error = None, "failed", None, None
     try:
+        with services.db.sessions() as session:
+            run_id = periodic_runs.opened(session, name, trigger, requested_by, holder, utcnow())
         counts = task.run(services)
         outcome = "succeeded"
         return counts
@@ -154,8 +155,9 @@ def run_task(services: Services, name: str, trigger: str = "cron", requested_by:
         raise
     finally:
         try:
-            with services.db.sessions() as session:
-                periodic_runs.closed(session, run_id, outcome, utcnow(), counts=counts, error=error)
+            if run_id is not None:
+                with services.db.sessions() as session:
+                    periodic_runs.closed(session, run_id, outcome, utcnow(), counts=counts, error=error)
         except Exception:
             # The record is not worth a failed run (sqsd would run it again): the lease below is.
             log.exception("periodic task %s: its run record %s could not be closed", name, run_id)
