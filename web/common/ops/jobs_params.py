@@ -43,9 +43,8 @@ OWNER_MAX = 254  # the longest email address
 DATE = (r"(?!0000|0001|9999)(?:[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
         r"|(?:0[13578]|1[02])-31)|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)")
 TIME = r"[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9})?)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
-WHEN_PATTERN = f"^{DATE}(?:{TIME})?$"
+WHEN_PATTERN = f"^(?:{DATE}(?:{TIME})?)?$"  # empty: no bound (the form sends every field)
 _WHEN = re.compile(WHEN_PATTERN)
-PAYLOAD_TERM_PATTERN = rf"^[A-Za-z_][A-Za-z0-9_]{{0,63}}=[^\u0000]{{1,{PAYLOAD_VALUE_MAX}}}$"
 FILTER_FIELDS = ("state", "type", "institution", "owner", "created_from", "created_to", "finished_from",
                  "finished_to", "error", "payload")
 
@@ -89,7 +88,7 @@ def _text(args: Mapping[str, object], name: str) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         raise InputError(name, f"{name} must be text")
-    return value.strip() or None
+    return value or None  # empty is no filter; anything else is read as given
 
 
 def _owner(session: Session, viewer: User, raw: str) -> int:
@@ -114,7 +113,6 @@ def _payload_terms(raw: Sequence[object]) -> list[PayloadTerm]:
     for item in raw:
         if not isinstance(item, str):
             raise InputError("payload", "payload filters are text: <key>=<value>")
-        item = item.strip()
         if not item:
             continue
         key, _, value = item.partition("=")
@@ -140,11 +138,12 @@ def parse_filter(session: Session, viewer: User, args: Mapping[str, object], pay
             raise InputError("type", f"type must be one of {', '.join(sorted(JOB_TYPES))}")
         values["type"] = given["type"] = job_type
     institution = _text(args, "institution")
+    if institution is not None and not (institution.isascii() and institution.isdigit()
+                                        and 1 <= int(institution) <= MAX_ID):
+        raise InputError("institution", "institution must be an institution id")
     if not is_operator(viewer):
         values["institution_id"] = viewer.institution_id  # an admin's list is their institution's, always
     elif institution is not None:
-        if not (institution.isascii() and institution.isdigit() and 1 <= int(institution) <= MAX_ID):
-            raise InputError("institution", "institution must be an institution id")
         values["institution_id"] = int(institution)
         given["institution"] = institution
     owner = _text(args, "owner")
