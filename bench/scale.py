@@ -347,11 +347,19 @@ def _console_rows(ctx: Context, database: Database, stack: Stack, world: World, 
         engine.dispose()
     seconds = time.monotonic() - started
     sub = Context(stack, lambda: world.seeded, database, console.options_for(ctx), work)
+    # The control at the console's own concurrency: what the machine itself adds to every p99 then.
+    label = f"P5 console control: ref (b) 1 SELECT by id, {console.CONNECTIONS} connections"
+    stack.keep("web", "ref-select")
+    plan = Plan("console-control", stack.reference("select"), "GET", tuple(
+        Item(f"/jobs/{job_id}") for job_id, _ in world.seeded.poll_jobs), console.CONNECTIONS, 200)
+    control = sub.measure(label, plan)
     stack.keep("web")
     rows = console.measure(sub, seeds, stack.web(), jobs, ctx.options.rounds)
     ctx.suspect = ctx.suspect or sub.suspect
     return [Row(path="P5 console: its rows added, then analyzed", figure=Figure(round(seconds, 1), "s"),
-                notes=(console.note(seeds),)), *rows]
+                notes=(console.note(seeds),)),
+            Row(path=label, rps=control.rps, p50_ms=control.p50_ms, p99_ms=control.p99_ms,
+                notes=tuple(control.problems(plan))), *rows]
 
 
 def _rows(measured: list[ScalePath], results: dict[str, dict[str, list[LoadResult]]], grown: dict[str, dict[str, float]],
