@@ -11,8 +11,6 @@ from bench.load import LoadError
 from bench.rows import Row
 from tests import factories
 
-MINE = ("/api/ops/batches", "/api/ops/workflows", "/api/ops/audit", "/ops/batches", "/ops/workflows", "/ops/audit")
-
 
 def test_a_path_is_routed_or_not_built():
     adapter = console.routes()
@@ -54,10 +52,10 @@ def test_the_seed_adds_the_consoles_rows_and_an_operator_whose_logins_work(small
     for console_path in console.CONSOLE_PATHS:
         items = seeds.items(console_path)
         assert items and all(dict(i.headers) for i in items)
-        if not console_path.path.startswith(MINE):
-            continue  # the other areas' own tests answer for them
         item = items[0]
-        assert console.is_routed(adapter, item.path)
+        if not console.is_routed(adapter, item.path):
+            continue  # not built yet: the bench reports it so
+        # Every row the bench loads must be a 200 (a renamed filter would make its row a "no run").
         headers = dict(item.headers)
         cookie = headers.pop("Cookie", None)
         if cookie:
