@@ -268,7 +268,8 @@ def unpublish_lost(session: Session, now: datetime, *, limit: int = 500) -> int:
 
 
 def relay(session: Session, queue: SqsQueue, *, limit: int = 500) -> int:
-    """Send open jobs that have no message yet and are due within SQS's delay window."""
+    """Send open jobs that have no message yet, are due within SQS's delay window and are not of
+    a paused type (core/jobs/pauses.py), oldest first."""
     now = utcnow()
     horizon = now + timedelta(seconds=MAX_DELAY_SECONDS)
     jobs = session.execute(

@@ -47,6 +47,20 @@ def test_an_operator_pauses_changes_the_reason_and_resumes(client, db, staff):
                           ("resume", "type:email", staff.operator.id)]
 
 
+def test_the_audit_entry_counts_the_jobs_held_and_let_go(client, db, staff):
+    from core.jobs.outbox import new_job
+
+    for n in range(3):
+        new_job(db, "canary", {"note": str(n)}, None)
+    db.commit()
+    headers = factories.login(client, staff.operator)
+    assert client.put("/api/ops/pauses/canary", headers=headers, json={"reason": "r"}).status_code == 201
+    assert client.delete("/api/ops/pauses/canary", headers=headers).status_code == 200
+    db.expire_all()
+    entries = list(db.scalars(sa.select(AuditEntry).order_by(AuditEntry.id)))
+    assert [(e.action, e.count, e.detail["reason"]) for e in entries] == [("pause", 3, "r"), ("resume", 3, "r")]
+
+
 def test_resuming_what_is_not_paused_is_404(client, staff):
     assert client.delete("/api/ops/pauses/email", headers=factories.login(client, staff.operator)).status_code == 404
 

@@ -21,7 +21,7 @@ from core.jobs.queue import MAX_DELAY_SECONDS, SqsQueue
 from core.jobs.types import JOB_TYPES
 from core.models import Job, User
 from core.models.jobs import OPEN_STATES
-from core.models.ops import JobTypePause
+from core.models.ops import JobCount, JobTypePause
 from web.common.ops.access import is_operator, operator_only
 from web.common.ops.audit import record
 from web.common.refusal import Refusal
@@ -53,6 +53,12 @@ def clean_reason(raw: Any) -> str:
     return reason
 
 
+def held_jobs(session: Session, job_type: str) -> int:
+    """The type's queued and retrying jobs, from the counters (what a pause holds, a resume lets go)."""
+    return int(session.scalar(sa.select(sa.func.coalesce(sa.func.sum(JobCount.n), 0))
+                              .where(JobCount.type == job_type, JobCount.state.in_(OPEN_STATES))) or 0)
+
+
 def pause(session: Session, actor: User, job_type: str, raw_reason: Any) -> tuple[JobTypePause, bool]:
     """Pause `job_type` (or change the reason of its pause) and commit; (the pause, whether it is new)."""
     operator_only(actor, "pause a job type")
@@ -66,7 +72,8 @@ def pause(session: Session, actor: User, job_type: str, raw_reason: Any) -> tupl
     else:
         created = False
         existing.reason = reason
-    record(session, actor, "pause" if created else "pause_reason", f"type:{job_type}", None, reason=reason)
+    record(session, actor, "pause" if created else "pause_reason", f"type:{job_type}", held_jobs(session, job_type),
+           reason=reason)
     try:
         session.commit()
     except sa.exc.IntegrityError:  # another operator paused it at the same moment: theirs stands
@@ -84,7 +91,7 @@ def resume(session: Session, actor: User, job_type: str, queue: SqsQueue | None 
     existing = session.get(JobTypePause, job_type, with_for_update=True)
     if existing is None:
         raise Refusal(404, f"{job_type} is not paused")
-    record(session, actor, "resume", f"type:{job_type}", None, reason=existing.reason,
+    record(session, actor, "resume", f"type:{job_type}", held_jobs(session, job_type), reason=existing.reason,
            paused_at=existing.paused_at.isoformat())
     session.delete(existing)
     session.commit()
