@@ -242,3 +242,21 @@ def test_the_page_for_an_admin_has_no_actions_and_for_a_student_is_refused(clien
     other = client.application.test_client()
     page_login(other, staff.student_a)
     assert other.get("/ops/dead-letters").status_code == 403
+
+
+def test_an_operators_look_with_every_kind_of_group_matches_its_documented_schema(client, db, sqs, aws, staff):
+    from jsonschema import Draft202012Validator
+
+    from web.api.openapi import openapi_document
+
+    document = openapi_document()
+    _dead(sqs, aws, _body(_job(db, staff.teacher_a)), "junk",
+          f'{{"v": 1, "job_id": "{uuid.uuid4()}", "type": "canary", "trace_id": ""}}')
+    _dead(sqs, aws, "elasticbeanstalk scheduled job", attributes={
+        "beanstalk.sqsd.task_name": {"DataType": "String", "StringValue": "retention"}})
+    db.add(QueueSample(taken_at=utcnow(), queue="dead", visible=4, in_flight=0, delayed=0))
+    db.commit()
+    body = client.get(URL, headers=factories.login(client, staff.operator)).get_json()
+    assert len(body["groups"]) == 4
+    schema = {"$ref": "#/components/schemas/OpsDeadLetters", "components": document["components"]}
+    Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(body)

@@ -184,3 +184,21 @@ def test_the_page_for_an_admin_has_no_run_now_and_for_a_teacher_is_refused(clien
     other = client.application.test_client()
     page_login(other, staff.teacher_a)
     assert other.get("/ops/periodic").status_code == 403
+
+
+def test_an_operators_view_of_the_tasks_matches_its_documented_schema(client, db, staff):
+    from jsonschema import Draft202012Validator
+
+    from web.api.openapi import openapi_document
+
+    now = utcnow()
+    db.add_all([PeriodicRun(task="retention", holder="h#1", started_at=now, finished_at=now, outcome="succeeded",
+                            counts={"jobs": 1}, requested_by=staff.operator.id, trigger="manual"),
+                PeriodicRun(task="retention", holder="h#2", started_at=now)])
+    db.commit()
+    auth = factories.login(client, staff.operator)
+    client.post(URL + "/retention/run", headers=auth)
+    body = client.get(URL + "/retention", headers=auth).get_json()
+    assert body["run_now_job"] and body["recent_runs"][0]["outcome"] == "lost"
+    schema = {"$ref": "#/components/schemas/OpsPeriodicTask", "components": openapi_document()["components"]}
+    Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(body)
