@@ -1,7 +1,16 @@
-"""Stored files (reports) in S3; locally, moto's S3 endpoint."""
+"""Stored files in S3 (reports, submitted work, ZIPs of submissions); locally, moto's S3 endpoint.
+
+Uploads from browsers never pass through the web tier: it signs a POST policy
+(`upload_form`) that S3 itself enforces (this key only, this Content-Type, at most this many
+bytes), and the worker reads what arrived (`head`, `stream`) to check it."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+from botocore.exceptions import ClientError
+
+STREAM_CHUNK = 256 * 1024
 
 
 class S3Storage:
@@ -27,3 +36,40 @@ class S3Storage:
             },
             ExpiresIn=expires_in,
         )
+
+    def upload_form(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
+        """A presigned POST for one upload: `url` and the form `fields` to send before the file.
+        The policy admits exactly this key, exactly this Content-Type and 1 to `max_bytes` bytes;
+        S3 refuses anything else (403/400), so a page's checks are only for people."""
+        form = self.s3.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_in,
+        )
+        return {"url": form["url"], "fields": form["fields"]}
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        """The object's metadata (ContentLength, ContentType, ...), or None when there is none."""
+        try:
+            return self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def stream(self, key: str, chunk_size: int = STREAM_CHUNK) -> Iterator[bytes]:
+        """The object's bytes in chunks, never all of it in memory."""
+        body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+    def upload_file(self, path: str, key: str, content_type: str) -> None:
+        """A file on disk, in parts for a large one (boto3's managed transfer)."""
+        self.s3.upload_file(path, self.bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
