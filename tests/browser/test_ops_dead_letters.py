@@ -49,6 +49,7 @@ def test_an_operator_redrives_a_dead_letter_from_the_page_and_sees_its_job_finis
     row = group.locator(f'tr[data-job="{job_id}"]')
     expect(row.locator(f'a[href="/ops/jobs/{job_id}"]')).to_be_visible()
     expect(page.locator('[data-depth="visible"]')).not_to_have_text("0")
+    page.locator("#depth-heading").evaluate("heading => heading.closest('section').scrollIntoView()")
     shoot(page, "ops-dead-letters")
 
     row.locator("input[data-select]").check()
