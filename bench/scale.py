@@ -33,6 +33,7 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from werkzeug.routing import MapAdapter
 
 from bench import console
 from bench.context import Context
@@ -310,6 +311,8 @@ def measure(ctx: Context) -> list[Row]:
 def _scenario(ctx: Context, database: Database, stack: Stack, work: Path, big: Size) -> list[Row]:
     options = dataclasses.replace(ctx.options, duration=min(ctx.options.duration, SECONDS),
                                   warmup=min(ctx.options.warmup, WARMUP))
+    # The app's routes as its servers load them now, not as the code may be edited during the run.
+    routes = console.routes()
     print("  seeding the scale scenario's school ...", file=sys.stderr, flush=True)
     world = seed_world(database.url, stack.env()["SECRET_KEY"])
     sub = Context(stack, lambda: world.seeded, database, options, work)
@@ -327,12 +330,13 @@ def _scenario(ctx: Context, database: Database, stack: Stack, work: Path, big: S
               file=sys.stderr, flush=True)
         results[name] = _measure_all(sub, measured, options.rounds)
     rows = _rows(measured, results, grown, big, database.kind, options)
-    rows += _console_rows(ctx, database, stack, world, work)
+    rows += _console_rows(ctx, database, stack, world, work, routes)
     ctx.suspect = ctx.suspect or sub.suspect
     return rows
 
 
-def _console_rows(ctx: Context, database: Database, stack: Stack, world: World, work: Path) -> list[Row]:
+def _console_rows(ctx: Context, database: Database, stack: Stack, world: World, work: Path,
+                  routes: MapAdapter) -> list[Row]:
     """The console's pages and endpoints (bench/console.py) on the big database, after its rows
     of the console's own tables and an operator are added."""
     started = time.monotonic()
@@ -354,7 +358,7 @@ def _console_rows(ctx: Context, database: Database, stack: Stack, world: World, 
         Item(f"/jobs/{job_id}") for job_id, _ in world.seeded.poll_jobs), console.CONNECTIONS, 200)
     control = sub.measure(label, plan)
     stack.keep("web")
-    rows = console.measure(sub, seeds, stack.web(), jobs, ctx.options.rounds)
+    rows = console.measure(sub, seeds, stack.web(), jobs, ctx.options.rounds, routes)
     ctx.suspect = ctx.suspect or sub.suspect
     return [Row(path="P5 console: its rows added, then analyzed", figure=Figure(round(seconds, 1), "s"),
                 notes=(console.note(seeds),)),
