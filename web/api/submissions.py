@@ -11,6 +11,7 @@ from core.app import json_error, services, session
 from core.jobs.outbox import commit_and_send
 from core.parsing import known_fields
 from web.api.guard import current_user, json_body, login_required, quota_response
+from web.api.polling import polled
 from web.common.pagination import PageRequest
 from web.common.serializers import job_json
 from web.common.submissions import (
@@ -58,8 +59,10 @@ def show_own(activity_id: int):
     visible_activity(db, user, activity_id)
     submission = own_submission(db, user, activity_id)
     if submission is None:
-        return jsonify({"submission": None})
-    return jsonify({"submission": submission_json(submission, files_of(db, [submission.id])[submission.id])})
+        return polled({"submission": None}, finished=True)
+    shown = submission_json(submission, files_of(db, [submission.id])[submission.id])
+    # Polled by the submit page until every file is checked.
+    return polled({"submission": shown}, finished=shown["checked"])
 
 
 @bp.put("/activities/<int:activity_id>/submission")
