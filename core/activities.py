@@ -22,3 +22,20 @@ def student_notification_key(activity_id: int) -> str:
 def email_effect_key(activity_id: int, student_id: int) -> str:
     """One email to one student about one activity (effects.key): sent at most once."""
     return f"email:activity:{activity_id}:student:{student_id}"
+
+
+def changed_notification_key(activity_id: int) -> str:
+    """Each student's one "this activity changed" notification: the first edit after publishing
+    tells them; later edits do not (the activity page always shows the current version)."""
+    return f"activity-changed:{activity_id}"
+
+
+def unpublished_notification_key(activity_id: int) -> str:
+    """Each student's one "this activity was taken back" notification."""
+    return f"activity-unpublished:{activity_id}"
+
+
+def activity_path(activity_id: int) -> str:
+    """The activity's page, the `link` of every notification about it (core.links.absolute makes
+    the URL an email carries)."""
+    return f"/activities/{activity_id}"

@@ -17,6 +17,7 @@ from web.api import (
     classes,
     grades,
     jobs,
+    me,
     my_jobs,
     notifications,
     openapi,
@@ -31,8 +32,8 @@ from web.common.reads import OneStatementReads
 from web.hardening import init_hardening
 from web.sessions import csrf, init_sessions
 
-API_BLUEPRINTS = (activities, admin, auth, classes, grades, jobs, my_jobs, notifications, openapi, ops, preferences, reports,
-                  roster, submissions, workflows)
+API_BLUEPRINTS = (activities, admin, auth, classes, grades, jobs, me, my_jobs, notifications, openapi, ops, preferences,
+                  reports, roster, submissions, workflows)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

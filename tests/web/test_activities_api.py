@@ -15,10 +15,10 @@ def test_publishing_answers_at_once_and_the_fan_out_reaches_every_student(client
     db.commit()
     headers = factories.login(client, teacher)
     response = client.post(f"/api/classes/{group.id}/activities", headers=headers,
-                           json={"title": "Ensayo 1", "description": "Dos páginas", "due_at": "2026-12-01T23:59:00Z"})
+                           json={"title": "Ensayo 1", "description": "Dos páginas", "due_at": "2030-12-01T23:59:00Z"})
     assert response.status_code == 202, response.get_json()
     body = response.get_json()
-    assert body["activity"]["due_at"] == "2026-12-01T23:59:00Z"
+    assert body["activity"]["due_at"] == "2030-12-01T23:59:00Z" and body["students"] == 6
     assert response.headers["Location"] == f"/api/jobs/{body['job']['id']}"
     assert body["job"]["type"] == "activity_fanout"
 

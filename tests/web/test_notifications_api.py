@@ -31,7 +31,7 @@ def test_45_notifications_in_pages_of_20_with_the_last_and_an_empty_page(client,
         seen += [item["title"] for item in body["items"]]
     assert seen == [f"Note {i:02d}" for i in range(45, 0, -1)], "newest first, each once"
     item = client.get("/api/notifications?size=1", headers=headers).get_json()["items"][0]
-    assert set(item) == {"id", "kind", "title", "body", "activity_id", "created_at", "read_at"}
+    assert set(item) == {"id", "kind", "title", "body", "activity_id", "link", "created_at", "read_at"}
     assert item["created_at"].endswith("Z") and item["read_at"] is None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from core.app import json_error, session
+from core.app import json_error, services, session
 from core.models import Notification
 from web.api.guard import current_user, login_required
 from web.common.notifications import inbox_page, mark_all_read, mark_read, unread
@@ -18,7 +18,7 @@ bp = Blueprint("notifications", __name__)
 def list_notifications():
     user = current_user()
     page, _ = inbox_page(session(), user, request.args)
-    return jsonify({"items": [notification_json(n) for n in page.items], **page.meta(), **_unread(user)})
+    return jsonify({"items": [notification_json(n, _base_url()) for n in page.items], **page.meta(), **_unread(user)})
 
 
 @bp.post("/notifications/<int:notification_id>/read")
@@ -30,7 +30,7 @@ def read_notification(notification_id: int):
     db.commit()
     # One SELECT, and the row as the UPDATE left it even if the session held it already.
     notification = db.get(Notification, notification_id, populate_existing=True)
-    return jsonify({"notification": notification_json(notification), **_unread(user)})
+    return jsonify({"notification": notification_json(notification, _base_url()), **_unread(user)})
 
 
 @bp.post("/notifications/read-all")
@@ -46,3 +46,7 @@ def _unread(user) -> dict:
     # Counted up to COUNT_CAP: `unread_exact` is False when there are more.
     count = unread(session(), user)
     return {"unread": count.value, "unread_exact": count.exact}
+
+
+def _base_url() -> str:
+    return services().settings.public_base_url

@@ -1,8 +1,70 @@
-"""The one date-time format the web tier shows in JSON: RFC 3339 in UTC with a "Z"."""
+"""Date-times as the web tier shows them: RFC 3339 in UTC with a "Z" in JSON (`iso`), and in the
+viewer's own time zone on pages (`local`, the pages' one `localtime` filter), always with the
+zone named, so a reader never has to guess. A user without a stored zone (and anyone logged out)
+sees UTC. The zone is an IANA name, validated against the names zoneinfo knows."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from core.parsing import InputError, aware_datetime
+
+ZONE_MAX = 64  # users.time_zone's width; every IANA name is far shorter
+LOCAL_FORMAT = "%Y-%m-%d %H:%M"
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+@lru_cache(maxsize=1)
+def zone_names() -> frozenset[str]:
+    """The IANA names this system's tz database knows (read once: it lists files on disk)."""
+    return frozenset(available_timezones()) | {"UTC"}
+
+
+def valid_zone(raw: object, field: str = "time_zone") -> str:
+    """An IANA time zone name ("Europe/Madrid"), exactly as the tz database spells it."""
+    if not isinstance(raw, str) or not raw or len(raw) > ZONE_MAX or raw not in zone_names():
+        raise InputError(field, f"{field} must be an IANA time zone name, like Europe/Madrid or America/Bogota")
+    return raw
+
+
+def zone_of(name: str | None) -> tzinfo:
+    """The zone a stored name stands for; UTC when none is stored (or the tz database lost it)."""
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def zone_label(name: str | None) -> str:
+    return name if name and zone_of(name) is not UTC else "UTC"
+
+
+def local(value: datetime | None, zone_name: str | None, fmt: str = LOCAL_FORMAT) -> str:
+    """`value` in the zone, with the zone named: "2026-12-01 23:59 Europe/Madrid (CET)"."""
+    if value is None:
+        return ""
+    zone = zone_of(zone_name)
+    moment = value.astimezone(zone)
+    label = zone_label(zone_name)
+    abbreviation = moment.tzname()
+    # The abbreviation tells summer from winter time; it adds nothing to "UTC" itself.
+    suffix = label if not abbreviation or abbreviation == label else f"{label} ({abbreviation})"
+    return f"{moment.strftime(fmt)} {suffix}"
+
+
+def input_value(value: datetime | None, zone_name: str | None) -> str:
+    """`value` as an <input type="datetime-local"> shows it in the zone ("2026-12-01T23:59")."""
+    return value.astimezone(zone_of(zone_name)).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+def from_input(raw: str, field: str, zone_name: str | None) -> datetime:
+    """An <input type="datetime-local"> value read in the user's zone, as aware UTC. A wall time
+    that a clock change skips or repeats is read as zoneinfo does (fold=0: the earlier one)."""
+    naive = aware_datetime(raw, field, local_utc=True).replace(tzinfo=None)
+    return naive.replace(tzinfo=zone_of(zone_name)).astimezone(UTC)

@@ -8,7 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.activities import activity_path
 from core.jobs.workflows import UNDO, WORKFLOWS
+from core.links import absolute
 from core.models import Activity, Batch, Job, Notification, SchoolClass, User, Workflow
 from web.common.dates import iso
 
@@ -58,14 +60,25 @@ def class_json(school_class: SchoolClass, teacher: User, students: int) -> dict[
 
 
 def activity_json(activity: Activity) -> dict[str, Any]:
+    """An activity; its description is the plain text the teacher wrote (the page links its URLs)."""
     return {"id": activity.id, "class_id": activity.class_id, "title": activity.title,
             "description": activity.description, "due_at": iso(activity.due_at),
-            "published_at": iso(activity.published_at)}
+            "published_at": iso(activity.published_at), "status": activity.status,
+            "publish_at": iso(activity.publish_at), "allow_late": bool(activity.allow_late),
+            "updated_at": iso(activity.updated_at), "unpublished_at": iso(activity.unpublished_at),
+            "path": activity_path(activity.id)}
 
 
-def notification_json(n: Notification) -> dict[str, Any]:
+def notification_json(n: Notification, base_url: str) -> dict[str, Any]:
+    """A notification; `link` is the absolute URL of what it is about (PUBLIC_BASE_URL), or None."""
+    link = None
+    if n.link:
+        try:
+            link = absolute(base_url, n.link)
+        except ValueError:  # a stored link that is not a path of this app is never handed out
+            link = None
     return {"id": n.id, "kind": n.kind, "title": n.title, "body": n.body, "activity_id": n.activity_id,
-            "created_at": iso(n.created_at), "read_at": iso(n.read_at)}
+            "link": link, "created_at": iso(n.created_at), "read_at": iso(n.read_at)}
 
 
 def workflow_summary(workflow: Workflow) -> dict[str, Any]:

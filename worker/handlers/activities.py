@@ -6,6 +6,9 @@ students (each student with the effect key of their email), whose follow-up is
 `activity_summary`. The batch counts students, not jobs. All of it commits in one transaction with the job's success, so a crash
 leaves either everything or nothing, and a retry starts clean.
 
+`publish_due` (the `publish-scheduled` periodic task, worker/tasks.py): scheduled activities
+whose time has come are published and their fan-out enqueued, in one transaction.
+
 `activity_summary` (ACTIVITY_SUMMARY; the summary is added by the batch when its last child
 ends): one notification to the teacher with the counts.
 
@@ -14,14 +17,16 @@ functions of core/activities.py.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
-from core.activities import batch_key, email_effect_key, student_notification_key, summary_key
+from core.activities import activity_path, batch_key, email_effect_key, student_notification_key, summary_key
 from core.db import UTCDateTime, insert_or_ignore, utcnow
 from core.jobs.batches import start_batch
+from core.jobs.outbox import new_job
 from core.jobs.types import (
     ACTIVITY_FANOUT,
     ACTIVITY_SUMMARY,
@@ -32,7 +37,8 @@ from core.jobs.types import (
     EmailChunkPayload,
     EmailRecipient,
 )
-from core.models import Activity, Batch, Enrollment, Notification, User
+from core.models import Activity, Batch, Enrollment, Notification, SchoolClass, User
+from core.models.school import SCHEDULED
 from worker.context import JobContext
 from worker.errors import PermanentJobError
 from worker.handlers import handles
@@ -58,6 +64,9 @@ def fan_out(ctx: JobContext, payload: ActivityFanoutPayload) -> dict[str, Any]:
     activity = _lock_activity(session, payload.activity_id)
     if activity is None:
         raise PermanentJobError(f"activity {payload.activity_id} no longer exists")
+    if activity.status == "unpublished":
+        # Taken back before its fan-out ran: telling the students now would point at nothing.
+        return {"skipped": "the activity was unpublished before its notifications went out"}
     if activity.published_at is None:
         raise PermanentJobError(f"activity {activity.id} is not published")
     school_class = activity.school_class
@@ -98,9 +107,9 @@ def _notify_students(session: Session, activity: Activity, class_code: str) -> i
     notified (the unique (user_id, dedupe_key) stays the last line of defence)."""
     key = student_notification_key(activity.id)
     title = f"New activity in {class_code}: {activity.title}"[:200]
+    # No due date in the text: stored text cannot be in each reader's time zone; the activity
+    # page, one click away through `link`, shows it in theirs.
     body = activity.description or ""
-    if activity.due_at is not None:
-        body = f"Due {activity.due_at:%Y-%m-%d %H:%M} UTC.\n\n{body}".strip()
     earlier = aliased(Notification)
     students = sa.select(
         Enrollment.student_id,
@@ -109,12 +118,13 @@ def _notify_students(session: Session, activity: Activity, class_code: str) -> i
         sa.literal(body, sa.Text),
         sa.literal(activity.id, sa.Integer),
         sa.literal(key, sa.String),
+        sa.literal(activity_path(activity.id), sa.String),
         sa.literal(utcnow(), UTCDateTime()),
     ).where(
         Enrollment.class_id == activity.class_id,
         ~sa.exists().where(earlier.user_id == Enrollment.student_id, earlier.dedupe_key == key),
     )
-    columns = ["user_id", "kind", "title", "body", "activity_id", "dedupe_key", "created_at"]
+    columns = ["user_id", "kind", "title", "body", "activity_id", "dedupe_key", "link", "created_at"]
     statement = sa.insert(Notification).from_select(columns, students)
     # preserve_rowcount: without it SQLAlchemy reports no rowcount for an INSERT on psycopg.
     return session.execute(statement.execution_options(preserve_rowcount=True)).rowcount
@@ -146,6 +156,43 @@ def summarize(ctx: JobContext, payload: ActivitySummaryPayload) -> dict[str, Any
     created = insert_or_ignore(
         session, Notification, ["user_id", "dedupe_key"],
         user_id=teacher.id, kind="activity_summary", title=text[:200], body=body, activity_id=activity.id,
-        dedupe_key=summary_key(activity.id), created_at=utcnow(),
+        dedupe_key=summary_key(activity.id), link=activity_path(activity.id), created_at=utcnow(),
     )
     return {"text": text, "total": total, "succeeded": succeeded, "failed": failed, "notified": created}
+
+
+# Scheduled activities published per transaction: a run loops until none is due, so a backlog
+# (the task was down for a while) drains in passes of this size without one long transaction.
+PUBLISH_CHUNK = 200
+
+
+def publish_due(session: Session, now: datetime) -> int:
+    """Publish every scheduled activity whose publish_at has come, each with its fan-out job, and
+    commit: the flip and the job in one transaction (the outbox), so a crash leaves neither. The
+    UPDATE is conditional (status still 'scheduled'), so an overlapping run, or a teacher who
+    cancels at that moment, finds the row already changed and it is published at most once.
+    Found on ix_activities_scheduled. Returns how many were published; the caller sends the
+    jobs' messages (core.jobs.outbox.flush; the relay would otherwise)."""
+    published = 0
+    while True:
+        due = (sa.select(Activity.id).where(sa.text("activities." + SCHEDULED), Activity.publish_at <= now)
+               .order_by(Activity.publish_at).limit(PUBLISH_CHUNK))
+        rows = session.execute(
+            sa.update(Activity)
+            .where(Activity.id.in_(due.scalar_subquery()), Activity.status == "scheduled")
+            .values(status="published", published_at=now)
+            .returning(Activity.id, Activity.class_id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        if not rows:
+            return published
+        teachers = dict(session.execute(sa.select(SchoolClass.id, SchoolClass.teacher_id)
+                                        .where(SchoolClass.id.in_({class_id for _, class_id in rows}))).tuples().all())
+        for activity_id, class_id in rows:
+            # The teacher's job, as if they had pressed "publish" now; no quota: they asked for it
+            # when scheduling, and a cap reached meanwhile must not lose the publication.
+            new_job(session, ACTIVITY_FANOUT, ActivityFanoutPayload(activity_id=activity_id), teachers[class_id])
+        session.commit()
+        published += len(rows)
+        if len(rows) < PUBLISH_CHUNK:
+            return published

@@ -132,17 +132,20 @@ def test_publish_redirects_to_live_progress_and_the_summary_arrives(teacher_clie
                                                                     school):
     url = f"/teacher/classes/{school['small'].id}/activities/new"
     token = csrf_token(teacher_client, url)
-    response = teacher_client.post(url, data={"title": "Ensaio", "description": "Duas páginas",
-                                              "due_at": "2026-12-01T23:59", "csrf_token": token})
+    form = {"title": "Ensaio", "description": "Duas páginas", "due_at": "2030-12-01T23:59", "csrf_token": token}
+    confirm = teacher_client.post(url, data=form)  # first the confirmation, naming who is emailed
+    assert confirm.status_code == 200 and 'data-students="2"' in html(confirm)
+    assert "2 students of" in html(confirm) and db.scalar(sa.select(sa.func.count(Activity.id))) == 0
+    response = teacher_client.post(url, data={**form, "confirmed": "1"})
     assert response.status_code == 303
     activity = db.scalar(sa.select(Activity))
     assert response.headers["Location"].endswith(f"/teacher/activities/{activity.id}")
-    assert activity.due_at.isoformat() == "2026-12-01T23:59:00+00:00"  # read as UTC
+    assert activity.due_at.isoformat() == "2030-12-01T23:59:00+00:00"  # read as UTC (no zone stored)
     fanout = db.scalar(sa.select(Job).where(Job.type == "activity_fanout"))
     assert fanout.published_at is not None  # the outbox was flushed: the message is on the queue
 
     before = html(teacher_client.get(response.headers["Location"]))
-    assert "Ensaio" in before and "2026-12-01 23:59 UTC" in before
+    assert "Ensaio" in before and "2030-12-01 23:59 UTC" in before
     assert re.search(r"data-batch-sent>0<", before) and re.search(r"data-batch-total>2<", before)
     assert "data-batch-progress" in before and f'data-poll-url="/api/activities/{activity.id}"' in before
     assert 'data-finished="false"' in before and "teacher.js" in before
