@@ -48,7 +48,7 @@ def ops_jobs():
     given = dict(request.args.lists()) if query is None else query.given
     args = {} if query is None else query.link_args()
     return render_template(
-        "ops/jobs.html", title="Jobs", here="jobs", page=page, rows=rows_json(db, page.items) if page else [],
+        "ops/jobs.html", title="Jobs", here="jobs", page=page, rows=rows_json(db, g.user, page.items) if page else [],
         problem=problem, given=given, args=args, newest_first=query.newest_first if query else True,
         states=FILTER_STATES, types=sorted(JOB_TYPES), operator=is_operator(g.user),
         summary=query.filter.summary() if query else {},

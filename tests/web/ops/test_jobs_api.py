@@ -194,6 +194,7 @@ def test_a_job_shows_redacted_payload_attempts_and_timings(client, db, staff, wo
     assert admin["payload"]["email"] == admin["payload"]["nested"]["full_name"] == "[personal data: operators only]"
     assert admin["payload"]["password"] == "[redacted]" and "kid@school.test" not in admin["error"]
     assert admin["payload"]["class_id"] == 7
+    assert [a["worker"] for a in admin["attempt_history"]] == [None, None] and admin["claimed_by"] is None
 
 
 def test_an_unfinished_job_is_polled_with_etag_and_retry_after(client, staff, world):
@@ -343,3 +344,12 @@ def test_an_admins_pages_follow_cursors_too(client, staff, world):
     assert [r["id"] for r in back["items"]] == [str(mine[2].id)] and back["page"] == 3
     oldest = client.get("/api/ops/jobs?size=2&sort=oldest&page=2", headers=auth).get_json()
     assert [r["id"] for r in oldest["items"]] == [str(mine[1].id), str(mine[0].id)]
+
+
+def test_list_rows_mask_secrets_and_an_admin_sees_no_emails_in_errors(client, db, staff):
+    make(db, staff.teacher_a, "failed", 0, error="SES refused kid@school.test with token Bearer abcdefghijklmnopqrstuvwx")
+    db.commit()
+    admin = client.get("/api/ops/jobs?state=failed", headers=factories.login(client, staff.admin_a)).get_json()
+    operator = client.get("/api/ops/jobs?state=failed", headers=factories.login(client, staff.operator)).get_json()
+    assert "kid@school.test" not in admin["items"][0]["error"] and "kid@school.test" in operator["items"][0]["error"]
+    assert all("abcdefghijklmnop" not in body["items"][0]["error"] for body in (admin, operator))

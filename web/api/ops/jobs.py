@@ -37,7 +37,7 @@ def list_jobs():
     req = PageRequest.from_args(request.args)
     query = from_query_string(db, viewer, request.args)
     page = page_of_jobs(db, viewer, query, req)
-    return jsonify({"items": rows_json(db, page.items), "filter": query.filter.summary(),
+    return jsonify({"items": rows_json(db, viewer, page.items), "filter": query.filter.summary(),
                     "sort": "newest" if query.newest_first else "oldest", **page.meta()})
 
 

@@ -120,7 +120,9 @@ def lineage(session: Session, viewer: User, job: Job) -> dict[str, Any]:
 def attempts_json(session: Session, job: Job, personal: bool) -> list[dict[str, Any]]:
     return [{"attempt": a.attempt, "started_at": iso(a.started_at), "finished_at": iso(a.finished_at),
              "seconds": seconds_between(a.started_at, a.finished_at), "outcome": a.outcome,
-             "error": None if a.error is None else redact_text(a.error, personal), "worker": a.worker}
+             "error": None if a.error is None else redact_text(a.error, personal),
+             # The platform's hosts and processes are the operators' business, not an institution's.
+             "worker": a.worker if personal else None}
             for a in stats.attempts(session, job.id)]
 
 
@@ -142,14 +144,14 @@ def detail_json(session: Session, viewer: User, job: Job) -> dict[str, Any]:
     personal = is_operator(viewer)
     owner = owners_of(session, [job]).get(job.owner_id)
     declared = JOB_TYPES.get(job.type)
-    body = row_json(job, owner)
+    body = row_json(job, owner, personal)
     body.update({
         "max_attempts": None if declared is None else declared.max_attempts,
         "payload": redact(job.payload or {}, personal),
         "result": None if job.result is None else redact(job.result, personal),
         "error": None if job.error is None else redact_text(job.error, personal),
         "trace_id": job.trace_id,
-        "claimed_by": job.claimed_by,
+        "claimed_by": job.claimed_by if personal else None,
         "timings": {
             "created_at": iso(job.created_at), "published_at": iso(job.published_at),
             "started_at": iso(job.started_at), "finished_at": iso(job.finished_at),

@@ -18,6 +18,7 @@ from core.jobs.types import JOB_TYPES
 from core.models import Institution, Job, User
 from web.common.dates import iso
 from web.common.ops.access import is_operator, jobs_in_scope
+from web.common.ops.job_redaction import redact_text
 from web.common.ops.jobs_guard import bounded
 from web.common.ops.jobs_params import JobsQuery
 from web.common.pagination import COUNT_CAP, Count, Keyset, Page, PageParamError, PageRequest, paginate
@@ -147,9 +148,10 @@ def owner_json(owner: Any) -> dict[str, Any] | None:
     return {"id": owner.id, "email": owner.email, "full_name": owner.full_name, "role": owner.role}
 
 
-def row_json(job: Job, owner: Any) -> dict[str, Any]:
-    """A job as one row of the console's list."""
-    error = job.error
+def row_json(job: Job, owner: Any, personal: bool = False) -> dict[str, Any]:
+    """A job as one row of the console's list; its error with secrets masked, and personal data
+    too unless `personal` (the viewer is an operator)."""
+    error = None if job.error is None else redact_text(job.error, personal)
     return {
         "id": str(job.id),
         "type": job.type,
@@ -170,6 +172,6 @@ def row_json(job: Job, owner: Any) -> dict[str, Any]:
     }
 
 
-def rows_json(session: Session, jobs: list[Job]) -> list[dict[str, Any]]:
-    owners = owners_of(session, jobs)
-    return [row_json(job, owners.get(job.owner_id)) for job in jobs]
+def rows_json(session: Session, viewer: User, jobs: list[Job]) -> list[dict[str, Any]]:
+    owners, personal = owners_of(session, jobs), is_operator(viewer)
+    return [row_json(job, owners.get(job.owner_id), personal) for job in jobs]
