@@ -6,7 +6,9 @@ bytes), and the worker reads what arrived (`head`, `stream`) to check it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
@@ -49,6 +51,13 @@ class S3Storage:
             ExpiresIn=expires_in,
         )
         return {"url": form["url"], "fields": form["fields"]}
+
+    @cached_property
+    def upload_origin(self) -> str:
+        """The origin (scheme://host[:port]) browsers POST uploads to: what a page's
+        Content-Security-Policy must allow them to connect to. Signing needs no request."""
+        url = urlsplit(self.s3.generate_presigned_post(Bucket=self.bucket, Key="origin")["url"])
+        return f"{url.scheme}://{url.netloc}"
 
     def head(self, key: str) -> dict[str, Any] | None:
         """The object's metadata (ContentLength, ContentType, ...), or None when there is none."""

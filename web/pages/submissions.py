@@ -31,6 +31,7 @@ from web.common.submissions import (
     visible_activity,
 )
 from web.common.submit import QuotaExceeded
+from web.hardening import CONTENT_SECURITY_POLICY
 from web.pages.blueprint import bp
 from web.sessions import page_login_required
 
@@ -41,12 +42,19 @@ def _submit_page(activity_id: int, message: str | None = None, error: str | None
     submission = own_submission(db, user, activity.id)
     files = files_of(db, [submission.id])[submission.id] if submission else []
     now = utcnow()
-    return render_template(
+    page = render_template(
         "submissions/submit.html", title=f"Submit: {activity.title}", activity=activity, submission=submission,
         files=files, closed=closed_because(activity, now), late_now=is_late(activity, now), message=message,
         error=error, max_bytes=services().settings.submission_max_bytes,
         checked=all(f.state != "pending" for f in files),
-    ), status
+    )
+    return page, status, {"Content-Security-Policy": _csp_with_uploads()}
+
+
+def _csp_with_uploads() -> str:
+    """The site's policy, plus connecting to S3: the page's script sends files straight there
+    (a response's own policy replaces the default one, web/hardening.py)."""
+    return f"{CONTENT_SECURITY_POLICY}; connect-src 'self' {services().storage.upload_origin}"
 
 
 @bp.get("/activities/<int:activity_id>/submit")

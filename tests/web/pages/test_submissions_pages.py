@@ -33,6 +33,9 @@ def test_the_submit_page_sends_text_with_the_csrf_token(client, db, course):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "Not submitted yet." in html and "data-submit-form" in html
     assert 'data-uploads-url="/api/activities/' in html
+    # The page's script may connect to S3 (the upload), and to nothing else but the site.
+    policy = page.headers["Content-Security-Policy"]
+    assert "connect-src 'self' https://aula-files.s3.amazonaws.com" in policy and "script-src 'self'" in policy
     without = client.post(f"/activities/{activity.id}/submit", data={"body": "Sem token"})
     assert without.status_code == 400
     sent = client.post(f"/activities/{activity.id}/submit", data={"body": "Minha resposta", "csrf_token": csrf_from(html)})
