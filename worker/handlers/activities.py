@@ -187,7 +187,7 @@ def publish_due(session: Session, now: datetime) -> int:
         if not rows:
             return published
         teachers = dict(session.execute(sa.select(SchoolClass.id, SchoolClass.teacher_id)
-                                        .where(SchoolClass.id.in_({class_id for _, class_id in rows}))).tuples().all())
+                                        .where(SchoolClass.id.in_({class_id for _, class_id in rows}))).all())
         for activity_id, class_id in rows:
             # The teacher's job, as if they had pressed "publish" now; no quota: they asked for it
             # when scheduling, and a cap reached meanwhile must not lose the publication.
