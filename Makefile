@@ -3,13 +3,14 @@
 #   make test   the test suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
 #   make lint   ruff over the whole repository (CI runs it before the tests)
 #   make bench  the benchmark: paths against bare reference apps, one table (docs/performance.md)
+#   make chaos  the fault-injection suite on its own stack and PostgreSQL (docs/reliability.md)
 #   make bundle dist/aula.zip, the source bundle `eb deploy` uploads (.ebignore decides what is in it)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bundle bench clean
+.PHONY: run test lint bundle bench chaos clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Aula needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -32,6 +33,10 @@ bundle: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
+
+# CHAOS_ARGS: e.g. "--long", "--only R3,R6", "--keep-logs" (python -m chaos --help)
+chaos: $(STAMP)
+	$(PY) -m chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

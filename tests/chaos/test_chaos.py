@@ -1,0 +1,60 @@
+"""The short form of `make chaos` in CI: each built scenario through the very code `python -m
+chaos` runs (one stack booted on its own PostgreSQL cluster for the module, the faults injected
+into the real processes), asserting its invariants: nothing lost, nothing duplicated, nothing
+stuck, recovered within the bounds that define "recovered" (docs/reliability.md)."""
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+
+from chaos import postgres
+from chaos.__main__ import booted_stack, parse_args, run_one
+from chaos.scenarios import SCENARIOS, Form
+from chaos.stack import ChaosStack
+
+pytestmark = pytest.mark.chaos
+
+# Known defects (docs/reliability.md, "Findings"), reported as expected failures only when they
+# show, after every other invariant held: R1, an SES call that timed out had reached SES and is
+# sent again; R5, emails sent while the database was down could not be recorded and are resent.
+KNOWN_DUPLICATES = {
+    "R1": "D1: an SES SendEmail that timed out is sent again (at-least-once at SES)",
+    "R5": "D2: emails sent while the database is down are not recorded, and their retry sends them again",
+}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ChaosStack]:
+    if not postgres.available():
+        pytest.skip("the suite needs PostgreSQL's server binaries (initdb, pg_ctl) for its own cluster")
+    out = io.StringIO()
+    try:
+        with booted_stack(out=out) as booted:
+            yield booted
+    except BaseException:
+        print(out.getvalue())
+        raise
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_the_short_form_holds_its_invariants(stack: ChaosStack, name: str):
+    out = io.StringIO()
+    result = run_one(stack, name, Form(long=False), out)
+    report = out.getvalue()
+    assert result.failures == [], report
+    assert result.accepted > 0 and result.finished == result.accepted, report
+    assert (result.lost, result.stuck) == (0, 0), report
+    if result.duplicated and name in KNOWN_DUPLICATES:
+        pytest.xfail(f"{KNOWN_DUPLICATES[name]}: {result.duplicated} extra emails\n{report}")
+    assert result.duplicated == 0, report
+    assert result.ok, report
+
+
+def test_the_command_line_names_what_is_built_and_refuses_the_rest(capsys: pytest.CaptureFixture[str]):
+    assert parse_args([]).names == list(SCENARIOS)
+    assert parse_args(["--only", "r6,R3"]).names == ["R6", "R3"]
+    with pytest.raises(SystemExit):
+        parse_args(["--only", "R8"])
+    assert "not built yet: R8" in capsys.readouterr().err
