@@ -8,7 +8,10 @@ A report is a table (columns + rows of native values) written as CSV or XLSX. Ki
   "<title> (#<activity id>)" so equal titles stay apart) holding the score or an empty cell,
   then `graded` (how many of those activities have a score) and `average` (the mean of the
   scores the student has, rounded to 2 decimals; empty when none). A missing grade is not
-  counted as zero: `graded` shows over how many activities the average was taken.
+  counted as zero: `graded` shows over how many activities the average was taken. The XLSX
+  has a second sheet, `submissions`: the same rows and activity columns holding each student's
+  state in the activity (not_submitted, submitted, late, graded; graded wins, since work handed
+  in on paper is graded without a submission). The CSV, one table, has the scores only.
 
 Both formats carry the same columns and rows. Times are UTC (CSV: ISO 8601 with Z). Scores are
 numbers with two decimals. Text that a spreadsheet would run as a formula (starting with =, +,
@@ -27,7 +30,7 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.models import Activity, Enrollment, Grade, SchoolClass, User
+from core.models import Activity, Enrollment, Grade, SchoolClass, Submission, User
 
 ReportKind = Literal["class_roster", "class_grades"]
 ReportFormat = Literal["csv", "xlsx"]
@@ -59,6 +62,8 @@ class Table:
     title: str  # the sheet's name, and the file name's first word
     columns: list[str]
     rows: list[list[Any]]  # int, float, str, datetime (UTC) or None
+    # More sheets after this one, in XLSX only (CSV is one table).
+    sheets: tuple[Table, ...] = ()
 
 
 # --- contents ----------------------------------------------------------------------------
@@ -102,14 +107,37 @@ def grades_table(session: Session, school_class: SchoolClass) -> Table:
             .where(Activity.class_id == school_class.id)
         )
     }
-    columns = [*GRADES_LEADING_COLUMNS, *(f"{a.title} (#{a.id})" for a in activities), *GRADES_TRAILING_COLUMNS]
-    rows = []
+    headings = [f"{a.title} (#{a.id})" for a in activities]
+    columns = [*GRADES_LEADING_COLUMNS, *headings, *GRADES_TRAILING_COLUMNS]
+    late: dict[tuple[int, int], bool] = {
+        (s.student_id, s.activity_id): s.late
+        for s in session.execute(
+            sa.select(Submission.student_id, Submission.activity_id, Submission.late)
+            .join(Activity, Activity.id == Submission.activity_id)
+            .where(Activity.class_id == school_class.id)
+        )
+    }
+    rows, states = [], []
     for student in _students(session, school_class.id):
         row_scores = [scores.get((student.id, a.id)) for a in activities]
         present = [s for s in row_scores if s is not None]
         average = round(sum(present) / len(present), 2) if present else None
         rows.append([student.id, student.full_name, student.email, *row_scores, len(present), average])
-    return Table("grades", columns, rows)
+        states.append([student.id, student.full_name, student.email,
+                       *(submission_state(scores.get((student.id, a.id)), late.get((student.id, a.id)))
+                         for a in activities)])
+    submissions = Table("submissions", [*GRADES_LEADING_COLUMNS, *headings], states)
+    return Table("grades", columns, rows, sheets=(submissions,))
+
+
+def submission_state(score: float | None, late: bool | None) -> str:
+    """A student's state in an activity: graded, else late or submitted by their submission
+    (`late` None: none), else not_submitted."""
+    if score is not None:
+        return "graded"
+    if late is not None:
+        return "late" if late else "submitted"
+    return "not_submitted"
 
 
 TABLES: dict[str, Callable[[Session, SchoolClass], Table]] = {
@@ -167,38 +195,43 @@ def to_xlsx(table: Table, progress: Progress | None = None) -> bytes:
     from openpyxl.utils import get_column_letter
 
     workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = table.title[:31]
-    widths = [len(str(c)) for c in table.columns]
-
-    def put(row: int, column: int, value: Any) -> Any:
-        if isinstance(value, datetime):
-            value = value.astimezone(UTC).replace(tzinfo=None)  # Excel has no time zones
-        elif isinstance(value, str):
-            value = ILLEGAL_CHARACTERS_RE.sub("", value)
-        cell = sheet.cell(row=row, column=column, value=value)
-        if isinstance(value, str):
-            cell.data_type = "s"  # never a formula, whatever the text starts with
-            widths[column - 1] = max(widths[column - 1], len(value))
-        elif isinstance(value, datetime):
-            cell.number_format = "yyyy-mm-dd hh:mm:ss"
-            widths[column - 1] = max(widths[column - 1], 19)
-        elif isinstance(value, float):
-            cell.number_format = "0.00"
-        return cell
-
     bold = Font(bold=True)
-    for column, name in enumerate(table.columns, start=1):
-        put(1, column, name).font = bold
-    row_number = 1
-    for chunk in _chunks(table.rows, progress):
-        for row in chunk:
-            row_number += 1
-            for column, value in enumerate(row, start=1):
-                put(row_number, column, value)
-    sheet.freeze_panes = "A2"
-    for column, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(column)].width = min(60, width + 2)
+
+    def write(sheet: Any, table: Table, progress: Progress | None) -> None:
+        sheet.title = table.title[:31]
+        widths = [len(str(c)) for c in table.columns]
+
+        def put(row: int, column: int, value: Any) -> Any:
+            if isinstance(value, datetime):
+                value = value.astimezone(UTC).replace(tzinfo=None)  # Excel has no time zones
+            elif isinstance(value, str):
+                value = ILLEGAL_CHARACTERS_RE.sub("", value)
+            cell = sheet.cell(row=row, column=column, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # never a formula, whatever the text starts with
+                widths[column - 1] = max(widths[column - 1], len(value))
+            elif isinstance(value, datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm:ss"
+                widths[column - 1] = max(widths[column - 1], 19)
+            elif isinstance(value, float):
+                cell.number_format = "0.00"
+            return cell
+
+        for column, name in enumerate(table.columns, start=1):
+            put(1, column, name).font = bold
+        row_number = 1
+        for chunk in _chunks(table.rows, progress):
+            for row in chunk:
+                row_number += 1
+                for column, value in enumerate(row, start=1):
+                    put(row_number, column, value)
+        sheet.freeze_panes = "A2"
+        for column, width in enumerate(widths, start=1):
+            sheet.column_dimensions[get_column_letter(column)].width = min(60, width + 2)
+
+    write(workbook.active, table, progress)
+    for extra in table.sheets:
+        write(workbook.create_sheet(), extra, None)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
