@@ -57,8 +57,11 @@ def test_an_operator_pauses_and_resumes_a_type_from_the_overview(page: Page, sta
     # without a claim, it stays queued, unclaimed and unpublished.
     time.sleep(6)
     assert _job(stack, job_id) == ("queued", 0, None)
-    # The live overview counts it among the paused.
-    expect(page.locator('table[data-counts=jobs] tr[data-type=report]')).to_contain_text("paused")
+    # The live overview (polled, the part re-rendered without a reload) counts it among the held.
+    row = page.locator("table[data-counts=jobs] tr[data-type=report]")
+    expect(row).to_contain_text("paused")
+    expect(row.locator("td").last).to_have_text("1")
+    expect(page.locator("[data-live-status]")).to_contain_text("Updated")
 
     page.locator('tr[data-paused="report"] button').click()
     expect(page.locator("[data-notice]")).to_contain_text("Resumed report")
