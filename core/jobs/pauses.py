@@ -73,3 +73,8 @@ def not_paused() -> sa.ColumnElement[bool]:
 def listed(session: Session) -> list[JobTypePause]:
     """Every pause, oldest first."""
     return list(session.scalars(sa.select(JobTypePause).order_by(JobTypePause.paused_at, JobTypePause.type)))
+
+
+def pause_of(session: Session, job_type: str) -> JobTypePause | None:
+    """The pause holding `job_type`'s jobs, if any: what a job's page shows as the reason it waits."""
+    return session.get(JobTypePause, job_type)
