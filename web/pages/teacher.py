@@ -220,6 +220,10 @@ def edit_activity_page(activity_id: int):
     form["when"] = "later"  # an edit keeps the activity's status; a scheduled one may move its time
     try:
         values = _read_activity_form(form, scheduling=activity.status == "scheduled")
+        # The form shows minutes: a time left as shown keeps its seconds, and is no change.
+        for name in ("due_at", "publish_at"):
+            if name in values and form[name].strip() == input_value(getattr(activity, name), zone):
+                values[name] = getattr(activity, name)
         if values["due_at"] != activity.due_at:
             _past_due_problem(values, form)
     except FormProblem as problem:
