@@ -8,6 +8,11 @@ from botocore.config import Config
 
 from core.settings import Settings
 
+# Services whose calls botocore must never repeat on its own: SES takes no idempotency key, so a
+# SendEmail retried after a read timeout sends the email twice if the first one had arrived
+# (make chaos, R1). The email job decides instead what a timed-out send means (worker/handlers/email.py).
+SEND_ONCE = frozenset({"sesv2", "ses"})
+
 
 class AwsClients:
     """Builds the clients of one app (core.app.Services) or one process-wide helper (the log
@@ -21,10 +26,13 @@ class AwsClients:
     def client(self, service: str, *, fast: bool = False) -> Any:
         # fast=True bounds a call to a few seconds: the web tier must answer quickly even when SQS
         # is unreachable, and the outbox relay sends whatever the fast path could not.
+        attempts = 2 if fast else 5
+        if service in SEND_ONCE:
+            attempts = 1
         config = Config(
             connect_timeout=2 if fast else 10,
             read_timeout=5 if fast else 60,
-            retries={"mode": "standard", "max_attempts": 2 if fast else 5},
+            retries={"mode": "standard", "max_attempts": attempts},
         )
         return self.session.client(
             service,

@@ -320,3 +320,79 @@ def test_a_chunk_for_a_deleted_activity_fails_at_once_and_sends_nothing(worker_c
     assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "failed"
     row = _job(db, job.id)
     assert (row.state, row.error) == ("failed", "activity 999999 no longer exists") and sent.count() == 0
+
+
+def test_a_send_whose_answer_never_came_is_recorded_unconfirmed_and_never_sent_again(worker_client, db, make_job,
+                                                                                    sent, ses):
+    """make chaos R1: SES frozen with the request in flight. It may have arrived, so it is not sent
+    again; a send that never connected is retried as before."""
+    from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+
+    teacher, students, activity = _lesson(db, 12)
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+
+    def script(n, _to):
+        if n == 3:
+            raise ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com")
+        if n == 6:
+            raise EndpointConnectionError(endpoint_url="https://email.us-east-1.amazonaws.com")
+
+    ses.before = script
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "retry_scheduled"
+    # 1, 2, 4, 5 went out; 3 is recorded unconfirmed; 6 never connected and is left for the retry.
+    assert sent.count() == 4 and len(_effects(db, activity)) == 5
+    ses.before = None
+    db.execute(sa.update(Job).where(Job.id == job.id).values(next_attempt_at=utcnow()))
+    db.commit()
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
+    assert len(_effects(db, activity)) == 12 and set(sent.recipients().values()) == {1}
+    assert students[2].email not in sent.recipients() and sent.count() == 11
+    unconfirmed = db.scalar(sa.select(Effect.detail).where(Effect.key == email_effect_key(activity.id, students[2].id)))
+    assert unconfirmed["unconfirmed"] is True and unconfirmed["message_id"] is None
+
+
+def test_a_database_outage_at_a_checkpoint_is_ridden_out_and_nothing_is_sent_twice(worker_client, db, make_job,
+                                                                                    sent, monkeypatch):
+    """make chaos R5: the database goes away while a chunk sends. The run knows what SES accepted
+    and records it once the database answers again, so the retry sends only the rest."""
+    monkeypatch.setattr(email_handler, "RECORD_RETRY_DELAYS", (0.01,))
+    teacher, students, activity = _lesson(db, 25)
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+    real = lifecycle.checkpoint
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] in (2, 3, 4):  # the second checkpoint fails, and so do the next two tries
+            raise sa.exc.OperationalError("UPDATE jobs", {}, Exception("server closed the connection unexpectedly"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "checkpoint", flaky)
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "retry_scheduled"
+    assert sent.count() == 2 * RECORD_EVERY == len(_effects(db, activity))
+    monkeypatch.setattr(lifecycle, "checkpoint", real)
+    db.execute(sa.update(Job).where(Job.id == job.id).values(next_attempt_at=utcnow()))
+    db.commit()
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
+    assert sent.count() == 25 and set(sent.recipients().values()) == {1}
+
+
+def test_an_outage_longer_than_the_lease_allows_gives_up_recording(worker_client, db, make_job, sent, monkeypatch):
+    """Past the lease (from the last commit) another run may own the job: stop trying then."""
+    monkeypatch.setattr(email_handler, "RECORD_RETRY_DELAYS", (0.01,))
+    monkeypatch.setattr(email_handler, "LEASE_MARGIN_SECONDS", EMAIL_CHUNK.lease.total_seconds())
+    teacher, students, activity = _lesson(db, 25)
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+    real = lifecycle.checkpoint
+    calls = {"n": 0}
+
+    def down(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] >= 2:
+            raise sa.exc.OperationalError("UPDATE jobs", {}, Exception("the database system is shutting down"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "checkpoint", down)
+    deliver(worker_client, envelope_for(job).to_json())
+    # One try, then no more: the margin leaves no time under the lease.
+    assert calls["n"] == 3 and len(_effects(db, activity)) == RECORD_EVERY

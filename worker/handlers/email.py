@@ -16,7 +16,16 @@ sent again: the retry of a chunk, whatever ended the run, skips every key it fin
 recorded yet is the at-least-once window: if the worker dies after SES accepted an email and
 before its group committed, the retry sends that email again (SES takes no idempotency key).
 The window is at most RECORD_EVERY emails per crash, against one commit per email otherwise.
-Any error that ends the run early records the group first, so only a dead process opens it.
+Any error that ends the run early records the group first, so only a dead process opens it:
+when the database itself is what failed (an outage, a fail-over), the run keeps trying to record
+what SES accepted until shortly before its lease would expire (make chaos, R5), since only this
+run knows what it sent.
+
+A send that timed out waiting for SES's answer is ambiguous: the request may have arrived (SES
+takes no idempotency key, and botocore does not retry SendEmail for that reason, core/aws.py).
+It is recorded as sent but unconfirmed, listed in the result, and not sent again: a student
+emailed twice about the same activity is the failure this design avoids. A send that never
+connected is not ambiguous: it is retried with the job.
 
 A recipient SES refuses for good (a bounced or suppressed address, a malformed one) or who no
 longer exists is listed in the result with the reason and does not stop the others; a chunk
@@ -33,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 import sqlalchemy as sa
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 from sqlalchemy.orm import Session, joinedload
 
 from core.jobs.batches import COUNTS
@@ -42,7 +51,7 @@ from core.mail import TemplateError
 from core.models import Activity, Effect, SchoolClass, User
 from worker.context import JobContext
 from worker.effects import record_effects
-from worker.errors import PermanentJobError, is_permanent
+from worker.errors import JobCancelled, PermanentJobError, TimeLimitExceeded, is_permanent
 from worker.handlers import handles
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,11 @@ RECORD_EVERY = 10
 RECORD_INTERVAL = 2.0
 # Refusals listed in a result; the counts always include every one.
 MAX_LISTED_FAILURES = 50
+# A run that cannot record what it sent stops trying this long before its lease would expire,
+# so no other run takes the job over while this one may still write.
+LEASE_MARGIN_SECONDS = 15.0
+# Waits between tries to record through a database outage (doubling up to the last).
+RECORD_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 5.0)
 
 
 def _person(user: Any) -> dict[str, Any]:
@@ -109,7 +123,10 @@ class _Chunk:
     failures: list[dict[str, Any]] = field(default_factory=list)
     failed: int = 0
     unrecorded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    unconfirmed: list[int] = field(default_factory=list)  # users whose send timed out (see the module)
     recorded_at: float = field(default_factory=time.monotonic)
+    # When this run last committed (its claim, at first): its lease runs from then.
+    committed_at: float = field(default_factory=time.monotonic)
     message_id: str | None = None  # of a single email, for its result
 
     def refuse(self, recipient: EmailRecipient, error: str) -> None:
@@ -119,11 +136,14 @@ class _Chunk:
             self.failures.append({"to_user_id": recipient.to_user_id, "effect_key": recipient.effect_key,
                                   "error": error[:500]})
 
-    def sent_one(self, recipient: EmailRecipient, message_id: str, template: str) -> None:
+    def sent_one(self, recipient: EmailRecipient, message_id: str | None, template: str) -> None:
         self.sent += 1
         self.message_id = message_id
-        self.unrecorded.append((recipient.effect_key, {"message_id": message_id, "to_user_id": recipient.to_user_id,
-                                                       "template": template}))
+        detail: dict[str, Any] = {"message_id": message_id, "to_user_id": recipient.to_user_id, "template": template}
+        if message_id is None:
+            detail["unconfirmed"] = True
+            self.unconfirmed.append(recipient.to_user_id)
+        self.unrecorded.append((recipient.effect_key, detail))
 
     def record(self) -> None:
         """Add the unrecorded effects to the session (the caller commits them)."""
@@ -137,9 +157,18 @@ class _Chunk:
         return len(self.unrecorded) >= RECORD_EVERY or time.monotonic() - self.recorded_at >= RECORD_INTERVAL
 
     def checkpoint(self) -> None:
-        self.record()
-        done = self.already_sent + self.sent + self.failed
-        self.ctx.checkpoint(min(99, done * 100 // len(self.recipients)), self.result())
+        group, since = list(self.unrecorded), self.recorded_at
+        try:
+            self.record()
+            done = self.already_sent + self.sent + self.failed
+            self.ctx.checkpoint(min(99, done * 100 // len(self.recipients)), self.result())
+        except (JobCancelled, TimeLimitExceeded):
+            self.committed_at = time.monotonic()  # raised after the commit: the group is recorded
+            raise
+        except BaseException:
+            self.unrecorded, self.recorded_at = group, since  # not committed: still to record
+            raise
+        self.committed_at = time.monotonic()
 
     def result(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -150,6 +179,8 @@ class _Chunk:
         }
         if self.failures:
             result["failures"] = self.failures
+        if self.unconfirmed:
+            result["unconfirmed"] = self.unconfirmed[:MAX_LISTED_FAILURES]
         if len(self.recipients) == 1:
             result["effect_key"] = self.recipients[0].effect_key
             result["message_id"] = self.message_id
@@ -190,12 +221,8 @@ def _send(ctx: JobContext, template_name: str, context: dict[str, Any], recipien
         except Exception:
             # Whatever ends the run, what SES accepted is recorded first: the runner rolls the
             # session back next, and the retry must not send those again.
-            unrecorded = len(chunk.unrecorded)
-            if unrecorded:
-                try:
-                    chunk.checkpoint()
-                except Exception:
-                    log.exception("could not record %d sent emails; their retry may send them again", unrecorded)
+            if chunk.unrecorded:
+                _record_what_was_sent(chunk)
             raise
     if chunk.failed == len(recipients):
         first = chunk.failures[0]["error"]
@@ -203,6 +230,34 @@ def _send(ctx: JobContext, template_name: str, context: dict[str, Any], recipien
     # The last group commits with the job's success.
     chunk.record()
     return chunk.result()
+
+
+def _database_unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
+
+
+def _record_what_was_sent(chunk: _Chunk) -> None:
+    """Commit the emails sent since the last checkpoint before the run ends; through a database
+    outage, keep trying while the lease from the last commit still covers this run."""
+    deadline = chunk.committed_at + chunk.ctx.job_type.lease.total_seconds() - LEASE_MARGIN_SECONDS
+    delays = iter(RECORD_RETRY_DELAYS)
+    delay = next(delays)
+    while True:
+        unrecorded = len(chunk.unrecorded)
+        try:
+            chunk.ctx.session.rollback()
+            chunk.checkpoint()
+            return
+        except (JobCancelled, TimeLimitExceeded):
+            return  # recorded; the run ends with the error that brought it here
+        except Exception as exc:
+            if not _database_unavailable(exc) or time.monotonic() + delay > deadline:
+                log.exception("could not record %d sent emails; their retry may send them again", unrecorded)
+                return
+            log.warning("database unavailable; recording %d sent emails again in %.1f s", unrecorded, delay)
+        time.sleep(delay)
+        delay = next(delays, RECORD_RETRY_DELAYS[-1])
 
 
 def _send_one(ctx: JobContext, chunk: _Chunk, template_name: str, template: EmailTemplate, shared: dict[str, Any],
@@ -214,6 +269,11 @@ def _send_one(ctx: JobContext, chunk: _Chunk, template_name: str, template: Emai
         message_id = ctx.services.mailer.send(user.email, template_name, {**shared, template.recipient: _person(user)})
     except TemplateError as exc:
         raise PermanentJobError(str(exc)) from exc
+    except (ReadTimeoutError, ConnectionClosedError) as exc:
+        # Sent, but SES's answer never came: it may have arrived (see the module's docstring).
+        log.warning("email %s: no answer from SES (%s); recorded as sent, unconfirmed", recipient.effect_key, exc)
+        chunk.sent_one(recipient, None, template_name)
+        return
     except ClientError as exc:
         if not is_permanent(exc):
             raise  # throttling, a sending limit, SES unavailable: transient, retried with backoff
