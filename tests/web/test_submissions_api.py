@@ -220,3 +220,22 @@ def test_the_zip_is_one_job_while_in_progress_and_only_for_the_teacher(client, d
     student = client.post(f"/api/activities/{activity.id}/submissions/zip",
                           headers=factories.login(client, course["students"][0]))
     assert student.status_code == 403
+
+
+def test_the_own_submission_is_polled_until_every_file_is_checked(client, db, course):
+    student, activity = course["students"][0], course["activity"]
+    auth = factories.login(client, student)
+    url = f"/api/activities/{activity.id}/submission"
+    none = client.get(url, headers=auth)
+    assert none.get_json() == {"submission": None} and "Retry-After" not in none.headers
+    _submit(client, auth, activity.id, files=[upload_key(activity.id, student.id, "a.pdf")])
+    pending = client.get(url, headers=auth)
+    assert pending.headers["Retry-After"] and pending.headers["ETag"]
+    assert client.get(url, headers={**auth, "If-None-Match": pending.headers["ETag"]}).status_code == 304
+    db.execute(sa.update(SubmissionFile).values(state="rejected", error="its content is not a PDF"))
+    db.commit()
+    checked = client.get(url, headers={**auth, "If-None-Match": pending.headers["ETag"]})
+    assert checked.status_code == 200 and "Retry-After" not in checked.headers
+    assert checked.get_json()["submission"]["files"][0]["error"] == "its content is not a PDF"
+    other = factories.login(client, course["students"][1])
+    assert client.get(url, headers=other).get_json() == {"submission": None}  # only one's own

@@ -137,3 +137,15 @@ def test_a_submission_gone_is_nothing_to_check(db, worker_client, make_job, subm
     job, _ = _check(worker_client, make_job, submission)
     db.expire_all()
     assert db.get(Job, job.id).result["gone"] is True
+
+
+def test_a_file_dropped_by_a_resubmission_before_the_check_is_skipped(db, worker_app, worker_client, make_job,
+                                                                      submission):
+    kept = _file(db, worker_app, submission, "kept.pdf", PDF)
+    dropped = _file(db, worker_app, submission, "dropped.pdf", PDF)
+    job = make_job("submission_check", {"submission_id": submission.id}, owner_id=submission.student_id)
+    db.delete(db.get(SubmissionFile, dropped.id))
+    db.commit()
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
+    assert _states(db, submission) == {"kept.pdf": ("verified", None)}
+    assert db.get(SubmissionFile, kept.id).checksum == hashlib.sha256(PDF).hexdigest()
