@@ -76,10 +76,6 @@ class JobFilter(Payload):
         """Counted exactly by the job_counts counters (no other filter, no dead-lettered pseudo-state)."""
         return self.state != "dead_lettered" and self == JobFilter(state=self.state, type=self.type)
 
-    @property
-    def is_empty(self) -> bool:
-        return self == JobFilter()
-
     def summary(self) -> dict[str, object]:
         """The filter as the audit log and the bulk job's page show it: only what is set."""
         return self.model_dump(mode="json", exclude_defaults=True)
