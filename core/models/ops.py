@@ -89,6 +89,9 @@ class AuditEntry(Base):
     __table_args__ = (
         # Newest first, one page at a time (keyset on (created_at, id)).
         sa.Index("ix_audit_log_created", "created_at", "id"),
+        # The same filtered by action, or by actor (an admin sees their institution's actors).
+        sa.Index("ix_audit_log_action_created", "action", "created_at", "id"),
+        sa.Index("ix_audit_log_actor_created", "actor_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)

@@ -28,6 +28,8 @@ class Batch(Base):
     __table_args__ = (
         sa.Index("ix_batches_owner_open", "owner_id",
                  sqlite_where=sa.text(OPEN_BATCH), postgresql_where=sa.text(OPEN_BATCH)),
+        # The console's list, newest first (keyset on (created_at, id)).
+        sa.Index("ix_batches_created", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
@@ -55,6 +57,9 @@ class Workflow(Base):
         sa.CheckConstraint(sa.column("state").in_(WORKFLOW_STATES), name="state"),
         sa.Index("ix_workflows_owner_unfinished", "owner_id",
                  sqlite_where=sa.text(UNFINISHED_WORKFLOW), postgresql_where=sa.text(UNFINISHED_WORKFLOW)),
+        # The console's list, newest first, all of them or one state.
+        sa.Index("ix_workflows_created", "created_at", "id"),
+        sa.Index("ix_workflows_state_created", "state", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
