@@ -1,6 +1,61 @@
-"""/api: roster (issue 13)."""
+"""/api: roster imports (issue 13, item 8). A class's teacher, or an admin of its institution,
+sends a CSV of students (multipart field `file`, or JSON `{"csv": "..."}`), optionally as a
+dry run; the answer is the `roster_import` job (202, Location /api/jobs/<id>), whose result is
+the report. The rules are web/common/roster.py's and core/roster.py's."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, jsonify, request
+
+from core.app import services, session
+from core.jobs.outbox import commit_and_send
+from core.parsing import known_fields
+from core.roster import MAX_BYTES
+from web.api.guard import current_user, json_body, login_required, quota_response
+from web.common.refusal import Refusal
+from web.common.roster import flag, start_import
+from web.common.serializers import job_json
+from web.common.submit import QuotaExceeded
 
 bp = Blueprint("roster", __name__)
+
+
+def _upload() -> tuple[bytes, bool]:
+    if request.mimetype == "multipart/form-data":
+        file = request.files.get("file")
+        if file is None:
+            raise Refusal(400, "send the CSV as the multipart field 'file'", field="file")
+        data = file.read(MAX_BYTES + 1)
+        return data, flag(request.form.get("dry_run"))
+    body = json_body()
+    if body is None:
+        raise Refusal(400, "send the CSV as multipart field 'file', or a JSON object with 'csv'", field="csv")
+    known_fields(body, ("csv", "dry_run"))
+    text = body.get("csv")
+    if not isinstance(text, str):
+        raise Refusal(400, "csv must be the file's text", field="csv")
+    return text.encode("utf-8", errors="replace"), flag(body.get("dry_run"))
+
+
+@bp.post("/classes/<int:class_id>/roster-imports")
+@login_required
+def create_import(class_id: int):
+    db, user = session(), current_user()
+    data, dry_run = _upload()
+    try:
+        asked = start_import(db, services().storage, user, class_id, data, dry_run,
+                             services().settings.max_jobs_in_flight)
+    except Refusal as exc:
+        db.rollback()
+        field = exc.extra.get("field")
+        if field == "file" and request.mimetype != "multipart/form-data":
+            exc.extra["field"] = "csv"
+        raise
+    except QuotaExceeded as exc:
+        db.rollback()
+        return quota_response(exc)
+    commit_and_send(db, services().queue)
+    response = jsonify({"job": job_json(asked.job)})
+    response.status_code = 202
+    response.headers["Location"] = f"/api/jobs/{asked.job.id}"
+    return response
+
