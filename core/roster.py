@@ -26,7 +26,7 @@ REQUIRED = ("name", "email")
 EXTERNAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # One @, a dot in the domain, no spaces or angle brackets: what a mailbox address needs here,
 # not RFC 5322's whole grammar (SES refuses whatever slips through, and the report says so).
-EMAIL = re.compile(r"[^@\s<>,;\"']+@[^@\s<>,;\"']+\.[^@\s<>,;\"'.]+")
+EMAIL = re.compile(r"[^@\s<>,;\"'\x00-\x1f\x7f]+@[^@\s<>,;\"'\x00-\x1f\x7f]+\.[^@\s<>,;\"'.\x00-\x1f\x7f]+")
 
 
 class RosterFileError(Exception):
@@ -77,7 +77,7 @@ def row_problem(name: str, email: str, external_id: str | None) -> str | None:
         return "the name is empty"
     if len(name) > MAX_NAME:
         return f"the name is longer than {MAX_NAME} characters"
-    if any(ord(c) < 32 for c in name):
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
         return "the name has control characters"
     if not email:
         return "the email is empty"

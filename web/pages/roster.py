@@ -51,7 +51,11 @@ def roster_import_form(class_id: int):
     if file is None or not file.filename:
         return _page(class_id, "Choose a CSV file to import.", 400, dry_run)
     try:
-        asked = start_import(db, services().storage, g.user, class_id, file.read(MAX_BYTES + 1), dry_run,
+        data = file.read(MAX_BYTES + 1)
+    finally:
+        file.close()  # a large part is spooled to a temporary file: let it go now
+    try:
+        asked = start_import(db, services().storage, g.user, class_id, data, dry_run,
                              services().settings.max_jobs_in_flight)
     except Refusal as exc:
         db.rollback()
