@@ -23,6 +23,13 @@ class JobContext:
     session: Session
     services: Services
     started: float = field(default_factory=time.monotonic)
+    # When the lease was last set (the claim, then each progress point): it runs for
+    # job_type.lease from then.
+    renewed_at: float = field(default_factory=time.monotonic)
+
+    def lease_left(self) -> float:
+        """Seconds until this run's lease expires and another delivery may take the job over."""
+        return self.renewed_at + self.job_type.lease.total_seconds() - time.monotonic()
 
     def _sqlite_writer(self) -> bool:
         """SQLite has one write lock per file: once the handler has written, a progress point
@@ -45,8 +52,10 @@ class JobContext:
         if self._sqlite_writer():
             return
         # Its own short transaction, so pollers see progress while the handler's work is open.
+        renewing = time.monotonic()
         with self.services.db.sessions() as side:
             owned = lifecycle.heartbeat(side, self.job.id, self.attempt, percent, self.job_type.lease, utcnow())
+        self.renewed_at = renewing
         if not owned:
             raise JobCancelled("this run no longer owns the job")
 
@@ -57,9 +66,11 @@ class JobContext:
         partial result, is on the job row for them (a batch counts a child by it). Then, like
         `progress`, stops the run if it lost the job, was asked to cancel, or ran out of time:
         always after the commit, since what was recorded happened."""
+        renewing = time.monotonic()
         state = lifecycle.checkpoint(self.session, self.job.id, self.attempt, percent, self.job_type.lease, utcnow(),
                                      result)
         self.session.commit()
+        self.renewed_at = renewing
         if state == "lost":
             raise JobCancelled("this run no longer owns the job")
         if state == "cancel_requested":

@@ -7,6 +7,7 @@ ends as `failed` with its error instead of looping.
 """
 from __future__ import annotations
 
+import sqlalchemy as sa
 from botocore.exceptions import ClientError
 
 
@@ -48,3 +49,10 @@ def is_permanent(exc: BaseException) -> bool:
         code = exc.response.get("Error", {}).get("Code", "")
         return code in PERMANENT_AWS_CODES and code not in TRANSIENT_AWS_CODES
     return False
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (an outage, a fail-over): the
+    statement did not run, or its commit's fate is unknown to this connection."""
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)

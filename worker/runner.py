@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,8 +31,9 @@ from core.models.jobs import OPEN_STATES
 from core.parsing import InputError
 from worker.connections import MessageConnections
 from worker.context import JobContext
-from worker.errors import JobCancelled, PermanentJobError, is_permanent
+from worker.errors import JobCancelled, PermanentJobError, database_unavailable, is_permanent
 from worker.handlers import Handler
+from worker.outages import ride_out
 
 log = logging.getLogger(__name__)
 # What a run ended in, as the job metrics name it (core/metrics.py).
@@ -204,37 +206,62 @@ def _run(ctx: JobContext, handler: Handler[Any], connection: Connection) -> Outc
         result = handler.run(ctx, payload)
     except JobCancelled as exc:
         session.rollback()
-        if lifecycle.cancelled(session, job.id, ctx.attempt, utcnow()):
-            session.commit()
-            log.info("job cancelled at a progress point")
-            return Outcome(200, {"outcome": "cancelled"})
-        session.rollback()
-        log.warning("job run stopped: %s", exc)
-        return Outcome(200, {"outcome": "stopped"})
+        return ride_out(ctx, partial(_record_cancel, ctx, exc), "the cancellation")
     except Exception as exc:  # noqa: BLE001  (every failure is recorded and classified, never lost)
         session.rollback()
         if is_permanent(exc):
-            lifecycle.fail(session, job.id, ctx.attempt, str(exc) or type(exc).__name__, utcnow())
-            session.commit()
-            log.error("job failed permanently: %s", exc)
-            return Outcome(200, {"outcome": "failed"})
+            return ride_out(ctx, partial(_record_failure, ctx, exc), "the failure")
         return _transient(ctx, exc)
 
-    if _nothing_else_to_commit(ctx):
-        # One statement, no BEGIN or COMMIT round trips: the canary, and any job like it.
-        recorded = lifecycle.succeed_alone(connection, job.id, ctx.attempt, result, utcnow())
-    else:
-        recorded = lifecycle.succeed(session, job.id, ctx.attempt, result, utcnow())
+    try:
+        if _nothing_else_to_commit(ctx):
+            # One statement, no BEGIN or COMMIT round trips: the canary, and any job like it.
+            recorded = lifecycle.succeed_alone(connection, job.id, ctx.attempt, result, utcnow())
+        else:
+            recorded = lifecycle.succeed(session, job.id, ctx.attempt, result, utcnow())
+            if recorded:
+                session.commit()
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        # The success and the handler's writes did not commit (or this connection cannot tell):
+        # a retry, fenced by the attempt like any other, does the work again once the database
+        # is back; handlers are idempotent, as every delivery may be repeated.
+        session.rollback()
+        return _transient(ctx, exc)
     if not recorded:
         session.rollback()
         log.warning("job finished but its lease was lost; the newer run's outcome stands")
         return Outcome(200, {"outcome": "lease_lost"})
-    session.commit()
     # No line of its own: the metric line (core/metrics.py) says "job <type> succeeded in <s>".
     return Outcome(200, {"outcome": "succeeded"})
 
 
+def _record_cancel(ctx: JobContext, exc: JobCancelled) -> Outcome:
+    session = ctx.session
+    if lifecycle.cancelled(session, ctx.job.id, ctx.attempt, utcnow()):
+        session.commit()
+        log.info("job cancelled at a progress point")
+        return Outcome(200, {"outcome": "cancelled"})
+    session.rollback()
+    log.warning("job run stopped: %s", exc)
+    return Outcome(200, {"outcome": "stopped"})
+
+
+def _record_failure(ctx: JobContext, exc: Exception) -> Outcome:
+    lifecycle.fail(ctx.session, ctx.job.id, ctx.attempt, str(exc) or type(exc).__name__, utcnow())
+    ctx.session.commit()
+    log.error("job failed permanently: %s", exc)
+    return Outcome(200, {"outcome": "failed"})
+
+
 def _transient(ctx: JobContext, exc: Exception) -> Outcome:
+    """Record a retry (or the last attempt's failure), through a database outage too: given up,
+    the job would wait for its lease to expire before anything retried it."""
+    return ride_out(ctx, partial(_record_transient, ctx, exc), "a retry")
+
+
+def _record_transient(ctx: JobContext, exc: Exception) -> Outcome:
     session, job, job_type = ctx.session, ctx.job, ctx.job_type
     error = f"{type(exc).__name__}: {exc}"
     now = utcnow()

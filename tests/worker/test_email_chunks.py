@@ -20,6 +20,7 @@ from tests import factories
 from tests.sqsd import deliver, pump
 from tests.support.ses import SentMail
 from web.common.activities import publish_activity
+from worker import outages
 from worker.effects import record_effect
 from worker.handlers import email as email_handler
 from worker.handlers.email import RECORD_EVERY
@@ -355,7 +356,7 @@ def test_a_database_outage_at_a_checkpoint_is_ridden_out_and_nothing_is_sent_twi
                                                                                     sent, monkeypatch):
     """make chaos R5: the database goes away while a chunk sends. The run knows what SES accepted
     and records it once the database answers again, so the retry sends only the rest."""
-    monkeypatch.setattr(email_handler, "RECORD_RETRY_DELAYS", (0.01,))
+    monkeypatch.setattr(outages, "RETRY_DELAYS", (0.01,))
     teacher, students, activity = _lesson(db, 25)
     job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
     real = lifecycle.checkpoint
@@ -379,8 +380,8 @@ def test_a_database_outage_at_a_checkpoint_is_ridden_out_and_nothing_is_sent_twi
 
 def test_an_outage_longer_than_the_lease_allows_gives_up_recording(worker_client, db, make_job, sent, monkeypatch):
     """Past the lease (from the last commit) another run may own the job: stop trying then."""
-    monkeypatch.setattr(email_handler, "RECORD_RETRY_DELAYS", (0.01,))
-    monkeypatch.setattr(email_handler, "LEASE_MARGIN_SECONDS", EMAIL_CHUNK.lease.total_seconds())
+    monkeypatch.setattr(outages, "RETRY_DELAYS", (0.01,))
+    monkeypatch.setattr(outages, "LEASE_MARGIN_SECONDS", EMAIL_CHUNK.lease.total_seconds())
     teacher, students, activity = _lesson(db, 25)
     job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
     real = lifecycle.checkpoint

@@ -53,6 +53,7 @@ from worker.context import JobContext
 from worker.effects import record_effects
 from worker.errors import JobCancelled, PermanentJobError, TimeLimitExceeded, is_permanent
 from worker.handlers import handles
+from worker.outages import ride_out
 
 log = logging.getLogger(__name__)
 # Sends between two commits of their effects: the most a crash can make a retry send again.
@@ -61,11 +62,6 @@ RECORD_EVERY = 10
 RECORD_INTERVAL = 2.0
 # Refusals listed in a result; the counts always include every one.
 MAX_LISTED_FAILURES = 50
-# A run that cannot record what it sent stops trying this long before its lease would expire,
-# so no other run takes the job over while this one may still write.
-LEASE_MARGIN_SECONDS = 15.0
-# Waits between tries to record through a database outage (doubling up to the last).
-RECORD_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 5.0)
 
 
 def _person(user: Any) -> dict[str, Any]:
@@ -125,8 +121,6 @@ class _Chunk:
     unrecorded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     unconfirmed: list[int] = field(default_factory=list)  # users whose send timed out (see the module)
     recorded_at: float = field(default_factory=time.monotonic)
-    # When this run last committed (its claim, at first): its lease runs from then.
-    committed_at: float = field(default_factory=time.monotonic)
     message_id: str | None = None  # of a single email, for its result
 
     def refuse(self, recipient: EmailRecipient, error: str) -> None:
@@ -163,12 +157,10 @@ class _Chunk:
             done = self.already_sent + self.sent + self.failed
             self.ctx.checkpoint(min(99, done * 100 // len(self.recipients)), self.result())
         except (JobCancelled, TimeLimitExceeded):
-            self.committed_at = time.monotonic()  # raised after the commit: the group is recorded
-            raise
+            raise  # raised after the commit: the group is recorded
         except BaseException:
             self.unrecorded, self.recorded_at = group, since  # not committed: still to record
             raise
-        self.committed_at = time.monotonic()
 
     def result(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -232,32 +224,22 @@ def _send(ctx: JobContext, template_name: str, context: dict[str, Any], recipien
     return chunk.result()
 
 
-def _database_unavailable(exc: BaseException) -> bool:
-    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or (
-        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
-
-
 def _record_what_was_sent(chunk: _Chunk) -> None:
-    """Commit the emails sent since the last checkpoint before the run ends; through a database
-    outage, keep trying while the lease from the last commit still covers this run."""
-    deadline = chunk.committed_at + chunk.ctx.job_type.lease.total_seconds() - LEASE_MARGIN_SECONDS
-    delays = iter(RECORD_RETRY_DELAYS)
-    delay = next(delays)
-    while True:
-        unrecorded = len(chunk.unrecorded)
+    """Commit the emails sent since the last checkpoint before the run ends, through a database
+    outage too (worker/outages.py)."""
+    unrecorded = len(chunk.unrecorded)
+
+    def record() -> None:
+        chunk.ctx.session.rollback()
         try:
-            chunk.ctx.session.rollback()
             chunk.checkpoint()
-            return
         except (JobCancelled, TimeLimitExceeded):
-            return  # recorded; the run ends with the error that brought it here
-        except Exception as exc:
-            if not _database_unavailable(exc) or time.monotonic() + delay > deadline:
-                log.exception("could not record %d sent emails; their retry may send them again", unrecorded)
-                return
-            log.warning("database unavailable; recording %d sent emails again in %.1f s", unrecorded, delay)
-        time.sleep(delay)
-        delay = next(delays, RECORD_RETRY_DELAYS[-1])
+            pass  # recorded; the run ends with the error that brought it here
+
+    try:
+        ride_out(chunk.ctx, record, f"{unrecorded} sent emails")
+    except Exception:
+        log.exception("could not record %d sent emails; their retry may send them again", unrecorded)
 
 
 def _send_one(ctx: JobContext, chunk: _Chunk, template_name: str, template: EmailTemplate, shared: dict[str, Any],
