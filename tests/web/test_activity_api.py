@@ -28,7 +28,7 @@ def test_a_past_due_date_needs_confirmation_and_publishing_says_how_many_are_ema
     url = f"/api/classes/{group.id}/activities"
     past = _iso(utcnow() - timedelta(hours=1))
     refused = client.post(url, headers=headers, json={"title": "Late", "due_at": past})
-    assert refused.status_code == 422 and refused.get_json()["field"] == "due_at"
+    assert refused.status_code == 409 and refused.get_json()["field"] == "due_at"
     assert db.scalar(sa.select(sa.func.count(Activity.id))) == 0
     assert client.post(url, headers=headers, json={"title": "Late", "due_at": past,
                                                    "confirm_past_due": "yes"}).status_code == 400
@@ -89,7 +89,7 @@ def test_editing_tells_students_once_and_scheduled_edits_tell_nobody(client, db)
     assert row.description == "Now with a rubric" and row.allow_late is True and row.updated_at is not None
 
     past = client.patch(url, headers=headers, json={"due_at": _iso(utcnow() - timedelta(minutes=5))})
-    assert past.status_code == 422 and past.get_json()["field"] == "due_at"
+    assert past.status_code == 409 and past.get_json()["field"] == "due_at"
     assert client.patch(url, headers=headers, json={"publish_at": _iso(utcnow() + timedelta(days=1))}).status_code == 409
     for bad, field in (({"title": ""}, "title"), ({"allow_late": "no"}, "allow_late"), ({"status": "x"}, "status"),
                        ({"due_at": "tomorrow"}, "due_at")):

@@ -1,8 +1,11 @@
 """Teachers publish, schedule, edit and unpublish activities (web/common/activities.py); the
 notification fan-out runs on the worker tier.
 
-Guard rails: a due date already past is refused (422 naming `due_at`) unless the body says
-`confirm_past_due: true`. Publishing answers with `students`, how many were targeted (emailed
+Guard rails: a due date already past is refused unless the body says `confirm_past_due: true`:
+409 naming `due_at` (`confirm: "confirm_past_due"`). 409, not 422: the body is well formed and
+valid by its schema, it only conflicts with the clock, and the same body would have been accepted
+an hour earlier; the API's fuzzing (tests/web/test_api_fuzz.py) holds schema-valid bodies to
+2xx/409 answers. Publishing answers with `students`, how many were targeted (emailed
 now, or when a scheduled activity goes out, as enrolled at that time). A `publish_at` in the
 future stores the activity as scheduled, with no job until the `publish-scheduled` task
 publishes it. Edits and unpublishing tell each student once (see edit_activity)."""
@@ -64,7 +67,8 @@ def _check_due(due_at: datetime | None, confirmed: bool) -> None:
 
 
 def _past_due_response():
-    return json_error(422, "due_at is in the past: send confirm_past_due: true to keep it", field="due_at")
+    return json_error(409, "due_at is in the past: send confirm_past_due: true to keep it", field="due_at",
+                      confirm="confirm_past_due")
 
 
 @bp.post("/classes/<int:class_id>/activities")

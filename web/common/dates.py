@@ -21,7 +21,10 @@ def iso(value: datetime | None) -> str | None:
 @lru_cache(maxsize=1)
 def zone_names() -> frozenset[str]:
     """The IANA names this system's tz database knows (read once: it lists files on disk)."""
-    return frozenset(available_timezones()) | {"UTC"}
+    # Not the tz database's legacy and alternative trees: no browser reports those.
+    return frozenset(name for name in available_timezones() | {"UTC"}
+                     if not name.startswith(("SystemV/", "posix/", "right/"))
+                     and name not in ("Factory", "localtime", "posixrules"))
 
 
 def valid_zone(raw: object, field: str = "time_zone") -> str:
