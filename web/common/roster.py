@@ -4,6 +4,8 @@ limits (checked here before it is stored, and by the job again from the stored b
 upload to S3 and the `roster_import` job. The rules for each row are core/roster.py's."""
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from typing import Any
 
@@ -75,3 +77,26 @@ def import_job(db: Session, user: User, school_class: SchoolClass, job_id: str |
     if job is None or job.type != ROSTER_IMPORT.name or job.payload.get("class_id") != school_class.id:
         return None
     return job
+
+
+# Rows per page when the teacher pages through the whole report.
+REPORT_PAGE_ROWS = 200
+_FORMULA_GUARD = ("'=", "'+", "'-", "'@")  # what the job's CSV put before a cell a spreadsheet would run
+
+
+def report_page(storage: S3Storage, job: Job, page: int) -> tuple[list[dict[str, str]], int]:
+    """One page (from 1, in the file's order) of the whole report the job stored, and the
+    number of pages: for a report longer than the rows its result lists."""
+    result = job.result or {}
+    if job.state != "succeeded" or "file_key" not in result:
+        return [], 0
+    pages = max(1, -(-int(result.get("total", 0)) // REPORT_PAGE_ROWS))
+    page = min(max(page, 1), pages)
+    reader = csv.DictReader(io.StringIO(storage.get(result["file_key"]).decode("utf-8-sig"), newline=""))
+    start, rows = (page - 1) * REPORT_PAGE_ROWS, []
+    for number, row in enumerate(reader):
+        if number >= start + REPORT_PAGE_ROWS:
+            break
+        if number >= start:
+            rows.append({k: (v[1:] if v.startswith(_FORMULA_GUARD) else v) for k, v in row.items()})
+    return rows, pages

@@ -1,8 +1,8 @@
 """Pages: roster import (issue 13, item 8). /classes/<id>/roster: the form (a CSV file, dry run or
 not) for the class's teacher or an admin of its institution; after sending it, the import's
 progress (polled through /api/jobs/<id> by web/static/roster.js, which reloads the page when the
-job ends) and then its report: the counts, the rows listed in the result (skipped first) and
-the whole report to download. The rules are web/common/roster.py's, as for the API."""
+job ends) and then its report: the counts, the rows listed in the result (skipped first), every
+row page by page (?page=N, read from the report's CSV) and the whole report to download. The rules are web/common/roster.py's, as for the API."""
 from __future__ import annotations
 
 from flask import g, redirect, render_template, request, url_for
@@ -11,7 +11,7 @@ from core.app import services, session
 from core.jobs.outbox import commit_and_send
 from core.roster import MAX_BYTES, MAX_ROWS
 from web.common.refusal import Refusal
-from web.common.roster import flag, import_job, importable_class, start_import
+from web.common.roster import flag, import_job, importable_class, report_page, start_import
 from web.common.serializers import job_json
 from web.common.submit import QuotaExceeded
 from web.pages.blueprint import bp
@@ -29,10 +29,15 @@ def _page(class_id: int, error: str | None = None, status: int = 200, dry_run: b
     school_class = importable_class(db, g.user, class_id)
     job = import_job(db, g.user, school_class, request.args.get("job"))
     shown = job_json(job) if job else None
+    # ?page=N: that page of the whole report (from its CSV), in the file's order.
+    asked = request.args.get("page", "")
+    paged, pages = report_page(services().storage, job, int(asked)) if job and asked.isdigit() and len(asked) < 7 \
+        else (None, 0)
     return render_template(
         "roster/import.html", title=f"Roster: {school_class.code}", school_class=school_class, job=job,
         job_data=shown, result=(shown or {}).get("result") or {}, error=error, dry_run=dry_run,
-        max_bytes=MAX_BYTES, max_rows=MAX_ROWS, back_url=_back_url(school_class),
+        max_bytes=MAX_BYTES, max_rows=MAX_ROWS, back_url=_back_url(school_class), paged=paged,
+        page=min(max(int(asked), 1), pages) if paged is not None else None, pages=pages,
     ), status
 
 

@@ -4,6 +4,7 @@ then the report with every listed row's outcome and reason."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -89,3 +90,22 @@ def test_others_cannot_open_the_page_or_someone_elses_job(client, db, course):
     assert client.get(f"/classes/{group.id}/roster").status_code == 404
     page_login(client, student)
     assert client.get(f"/classes/{group.id}/roster").status_code == 403
+
+
+def test_a_long_report_pages_through_every_row(client, db, worker_client, sqs, aws, course):
+    teacher, group, _, _, _ = course
+    page_login(client, teacher)
+    text = "name,email\n" + "".join(f"=Aluno {n},longo{n}@example.test\n" for n in range(450))
+    sent = _send(client, group, text.encode())
+    pump(sqs, aws["SQS_QUEUE_URL"], worker_client)
+    first = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "The first 200 of 450 rows" in first and "data-all-rows" in first
+    last = client.get(sent.headers["Location"] + "&page=3").get_data(as_text=True)
+    assert 'data-report-page="3"' in last and "data-next-page" not in last
+    lines = [int(n) for n in re.findall(r'data-line="(\d+)"', last)]
+    assert lines == list(range(402, 452))
+    assert "=Aluno 449" in last  # the report's guard against spreadsheet formulas is not shown
+    beyond = client.get(sent.headers["Location"] + "&page=99").get_data(as_text=True)
+    assert 'data-report-page="3"' in beyond
+    ignored = client.get(sent.headers["Location"] + "&page=x").get_data(as_text=True)
+    assert "data-report-page" not in ignored
