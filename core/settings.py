@@ -72,6 +72,9 @@ class Settings:
     # The address people reach the web tier at (no trailing slash): emails and notifications link
     # to absolute URLs under it (core/links.py).
     public_base_url: str = "http://127.0.0.1:8000"
+    # The largest file a student may submit (issue 13, submissions): the presigned POST's policy
+    # and the worker's check both hold uploads to it.
+    submission_max_bytes: int = 20 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -103,6 +106,8 @@ class Settings:
             metrics_namespace=env.pattern("METRICS_NAMESPACE", METRICS_NAMESPACE, "a CloudWatch namespace") or "Aula/Jobs",
             trusted_proxies=env.integer("TRUSTED_PROXIES", 0, minimum=0, maximum=5),
             public_base_url=(env.url("PUBLIC_BASE_URL", required=False) or "http://127.0.0.1:8000").rstrip("/"),
+            submission_max_bytes=env.integer("SUBMISSION_MAX_BYTES", 20 * 1024 * 1024, minimum=1024,
+                                             maximum=5 * 1024 ** 3),
         )
         if env.problems:
             raise SettingsError(env.problems)

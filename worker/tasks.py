@@ -17,19 +17,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+from core import db as core_db
 from core.app import Services
 from core.db import utcnow
 from core.jobs import deadletters, lifecycle, outbox, periodic_runs
 from core.jobs.periodic import (
     DEAD_LETTER_MONITOR,
+    DIGESTS,
     PERIODIC_TASKS,
+    PUBLISH_SCHEDULED,
     RECLAIM_STALLED,
     RELAY_OUTBOX,
+    REMINDERS,
     RETENTION,
     PeriodicTaskType,
 )
 from core.jobs.types import JOB_TYPES
 from worker import leases, retention
+from worker.handlers.activities import publish_due
 
 log = logging.getLogger(__name__)
 Counts = dict[str, int | str]
@@ -124,6 +129,35 @@ def purge_old_records(services: Services) -> Counts:
     with services.db.sessions() as session:
         return retention.purge(session, now=utcnow(), job_days=settings.job_retention_days,
                                notification_days=settings.notification_retention_days)
+
+
+@periodic(PUBLISH_SCHEDULED)
+def publish_scheduled(services: Services) -> Counts:
+    with services.db.sessions() as session:
+        # core.db.utcnow read through the module, so a test can move the clock.
+        published = publish_due(session, core_db.utcnow())
+        sent = outbox.flush(session, services.queue) if published else 0
+    return {"published": published, "sent": sent}
+
+
+@periodic(REMINDERS)
+def start_reminders(services: Services) -> Counts:
+    from worker.handlers.reminders import start_due_reminders
+
+    with services.db.sessions() as session:
+        counts = start_due_reminders(session, core_db.utcnow())  # through the module: a test's clock
+        outbox.commit_and_send(session, services.queue)
+    return counts
+
+
+@periodic(DIGESTS)
+def start_digests(services: Services) -> Counts:
+    from worker.handlers.digests import start_digests as start
+
+    with services.db.sessions() as session:
+        counts = start(session, core_db.utcnow())
+        outbox.commit_and_send(session, services.queue)
+    return counts
 
 
 def _holder() -> str:

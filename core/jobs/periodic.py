@@ -27,6 +27,16 @@ DEAD_LETTER_MONITOR = PeriodicTaskType(
 RETENTION = PeriodicTaskType(
     "retention", "Delete finished jobs and read notifications past their retention", lease=timedelta(minutes=30))
 
+# Issue 13 (helper C1): scheduled activities whose publish_at has come go out.
+PUBLISH_SCHEDULED = PeriodicTaskType(
+    "publish-scheduled", "Publish the scheduled activities whose time has come and start their notifications")
+
+# Issue 13 (helper C3): reminders 24 hours before a due date, and the daily digests at each user's
+# local morning.
+REMINDERS = PeriodicTaskType("reminders", "Remind students who have not submitted of activities due within 24 hours")
+DIGESTS = PeriodicTaskType("digests", "Start the daily digests of the users whose local morning has come")
+
 PERIODIC_TASKS: dict[str, PeriodicTaskType] = {
-    task.name: task for task in (RELAY_OUTBOX, RECLAIM_STALLED, DEAD_LETTER_MONITOR, RETENTION)
+    task.name: task for task in (RELAY_OUTBOX, RECLAIM_STALLED, DEAD_LETTER_MONITOR, RETENTION, PUBLISH_SCHEDULED,
+                                 REMINDERS, DIGESTS)
 }

@@ -125,6 +125,83 @@ class OpsBulkPayload(Payload):
     expected_count: int | None = Field(default=None, ge=0)
 
 
+class SubmissionCheckPayload(Payload):
+    """Check the pending files of one submission (worker/handlers/submissions.py)."""
+
+    submission_id: Id
+
+
+class SubmissionsZipPayload(Payload):
+    """Every submission of an activity as one ZIP, for its teacher."""
+
+    activity_id: Id
+
+
+class GradePostedPayload(Payload):
+    """One change of a student's score (worker/handlers/grades.py): notify them in the app and by
+    email per their preferences. `graded_at` (ISO 8601) names the change, so a later change makes
+    this one moot and the same change twice notifies once."""
+
+    activity_id: Id
+    student_id: Id
+    graded_at: str = Field(min_length=1, max_length=40)
+
+
+# Students per reminder or digest chunk, as for the activity's emails.
+NOTIFY_CHUNK_SIZE = 50
+
+
+class ReminderChunkPayload(Payload):
+    """Remind these students of the activity due within 24 hours, each unless they have
+    submitted by the time the chunk runs (worker/handlers/reminders.py)."""
+
+    activity_id: Id
+    student_ids: list[Id] = Field(min_length=1, max_length=EMAIL_CHUNK_MAX)
+
+    @classmethod
+    def batch_units(cls, stored: Mapping[str, Any]) -> int:
+        ids = stored.get("student_ids")
+        return len(ids) if isinstance(ids, list) and ids else 1
+
+
+class DigestRecipient(Payload):
+    user_id: Id
+    local_date: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+class DigestChunkPayload(Payload):
+    """The daily digest of each of these users for their local date (worker/handlers/digests.py)."""
+
+    recipients: list[DigestRecipient] = Field(min_length=1, max_length=EMAIL_CHUNK_MAX)
+
+    @classmethod
+    def batch_units(cls, stored: Mapping[str, Any]) -> int:
+        recipients = stored.get("recipients")
+        return len(recipients) if isinstance(recipients, list) and recipients else 1
+
+
+class RosterImportPayload(Payload):
+    """Import the roster CSV stored at `key` into the class (worker/handlers/roster.py); with
+    `dry_run`, only report what it would do."""
+
+    class_id: Id
+    key: str = Field(min_length=1, max_length=300, pattern=r"^roster-imports/[0-9]+/[0-9a-f]{32}\.csv$")
+    dry_run: bool = False
+
+
+class InvitationChunkPayload(Payload):
+    """Email each of these invitations its link (worker/handlers/roster.py), each once; the
+    class, if any, is the one the import enrolled them in (named in the email)."""
+
+    class_id: Id | None = None
+    invitation_ids: list[Id] = Field(min_length=1, max_length=EMAIL_CHUNK_MAX)
+
+    @classmethod
+    def batch_units(cls, stored: Mapping[str, Any]) -> int:
+        ids = stored.get("invitation_ids")
+        return len(ids) if isinstance(ids, list) and ids else 1
+
+
 REPORT = JobType("report", ReportPayload, "Report", time_limit_seconds=300, max_attempts=4,
                  backoff_base_seconds=15, coalesce=True)
 # SES throttling clears in seconds to minutes; a bounced address never does (permanent).
@@ -152,9 +229,31 @@ CANARY = JobType("canary", CanaryPayload, "Canary", time_limit_seconds=10, max_a
 OPS_BULK = JobType("ops_bulk", OpsBulkPayload, "Bulk action", time_limit_seconds=300, max_attempts=20,
                    backoff_base_seconds=2, backoff_cap_seconds=60)
 
+# Reads each new file of a submission from S3 once (at most 10 files of SUBMISSION_MAX_BYTES).
+SUBMISSION_CHECK = JobType("submission_check", SubmissionCheckPayload, "Submission check", time_limit_seconds=120,
+                           max_attempts=5, backoff_base_seconds=10)
+# Coalesces: asking again while a ZIP is being built returns that job.
+SUBMISSIONS_ZIP = JobType("submissions_zip", SubmissionsZipPayload, "Submissions ZIP", time_limit_seconds=300,
+                          max_attempts=4, backoff_base_seconds=15, coalesce=True)
+
+GRADE_POSTED = JobType("grade_posted", GradePostedPayload, "Grade notification", time_limit_seconds=60,
+                        max_attempts=6, backoff_base_seconds=30, backoff_cap_seconds=1800)
+REMINDER_CHUNK = JobType("reminder_chunk", ReminderChunkPayload, "Reminders", time_limit_seconds=120,
+                         max_attempts=6, backoff_base_seconds=30, backoff_cap_seconds=1800)
+DIGEST_CHUNK = JobType("digest_chunk", DigestChunkPayload, "Daily digests", time_limit_seconds=120,
+                       max_attempts=6, backoff_base_seconds=30, backoff_cap_seconds=1800)
+
+# Roster import (issue 13, item 8): 10,000 rows in bulk statements take well under a minute; one
+# transaction, so a retry starts clean.
+ROSTER_IMPORT = JobType("roster_import", RosterImportPayload, "Roster import", time_limit_seconds=300,
+                        max_attempts=3, backoff_base_seconds=15)
+INVITATION_CHUNK = JobType("invitation_chunk", InvitationChunkPayload, "Invitations", time_limit_seconds=120,
+                           max_attempts=6, backoff_base_seconds=30, backoff_cap_seconds=1800)
+
 JOB_TYPES: dict[str, JobType] = {
     t.name: t for t in (REPORT, EMAIL, EMAIL_CHUNK, ACTIVITY_FANOUT, ACTIVITY_SUMMARY, WORKFLOW_STEP, CANARY, OPS_BULK,
-                        PERIODIC_RUN)
+                        PERIODIC_RUN, SUBMISSION_CHECK, SUBMISSIONS_ZIP,
+                        GRADE_POSTED, REMINDER_CHUNK, DIGEST_CHUNK, ROSTER_IMPORT, INVITATION_CHUNK)
 }
 
 

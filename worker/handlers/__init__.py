@@ -37,7 +37,20 @@ def handles(job_type: JobType[P]) -> Callable[[Callable[[JobContext, P], dict[st
 
 def load() -> dict[str, Handler[Any]]:
     """Import every handler module (each registers itself) and return the registry."""
-    from worker.handlers import activities, canary, email, ops_bulk, periodic_run, reports, workflow_step  # noqa: F401
+    from worker.handlers import (  # noqa: F401
+        activities,
+        canary,
+        digests,
+        email,
+        grades,
+        ops_bulk,
+        periodic_run,
+        reminders,
+        reports,
+        roster,
+        submissions,
+        workflow_step,
+    )
 
     return HANDLERS
 
