@@ -87,6 +87,9 @@ def test_a_teacher_publishes_an_activity_and_sees_the_batch_reach_its_summary(pa
     page.fill("#description", "Capítulo 3, exercícios 1 a 12.")
     page.fill("#due_at", "2031-05-01T23:59")
     page.click("button#publish")
+    # The confirmation names how many students will be emailed.
+    expect(page.locator("button#confirm-publish")).to_contain_text("Publish and email")
+    page.click("button#confirm-publish")
     expect(page).to_have_url(re.compile(r"/teacher/activities/\d+$"))
 
     # The page polls the activity until the batch is complete and the summary has arrived.

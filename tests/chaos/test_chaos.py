@@ -16,15 +16,6 @@ from chaos.stack import ChaosStack
 
 pytestmark = pytest.mark.chaos
 
-# Known defects (docs/reliability.md, "Findings"), reported as expected failures only when they
-# show, after every other invariant held: R1, an SES call that timed out had reached SES and is
-# sent again; R5, emails sent while the database was down could not be recorded and are resent.
-KNOWN_DUPLICATES = {
-    "R1": "D1: an SES SendEmail that timed out is sent again (at-least-once at SES)",
-    "R5": "D2: emails sent while the database is down are not recorded, and their retry sends them again",
-}
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[ChaosStack]:
     if not postgres.available():
@@ -46,8 +37,6 @@ def test_the_short_form_holds_its_invariants(stack: ChaosStack, name: str):
     assert result.failures == [], report
     assert result.accepted > 0 and result.finished == result.accepted, report
     assert (result.lost, result.stuck) == (0, 0), report
-    if result.duplicated and name in KNOWN_DUPLICATES:
-        pytest.xfail(f"{KNOWN_DUPLICATES[name]}: {result.duplicated} extra emails\n{report}")
     assert result.duplicated == 0, report
     assert result.ok, report
 

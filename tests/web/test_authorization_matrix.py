@@ -115,8 +115,9 @@ MATRIX: dict[str, dict[str, tuple[int, int, int]]] = {
     "class activities":  {"admin": (200, 200, 404), "teacher": (200, 404, 404), "student": (200, 404, 404)},
     # Only the class's teacher publishes; the class is visible to its students and the admins.
     "publish activity":  {"admin": (403, 403, 404), "teacher": (202, 404, 404), "student": (403, 404, 404)},
-    # The fan-out's progress is the teacher's; the activity itself is visible to students and admins.
-    "activity progress": {"admin": (403, 403, 404), "teacher": (200, 404, 404), "student": (403, 404, 404)},
+    # The fan-out's progress is the teacher's; an enrolled student gets the activity and their own
+    # standing in it; admins see the activity in their lists, not its delivery.
+    "activity progress": {"admin": (403, 403, 404), "teacher": (200, 404, 404), "student": (200, 404, 404)},
     "report request":    {"admin": (403, 403, 404), "teacher": (202, 404, 404), "student": (403, 404, 404)},
     # Jobs are their owner's alone, whatever the role.
     "job status":        {role: (200, 404, 404) for role in ROLES},

@@ -18,7 +18,7 @@ from moto.sqs import models as moto_sqs_models
 from core.db import utcnow
 from core.jobs.outbox import envelope_for, flush
 from core.jobs.types import EMAIL_CHUNK_SIZE
-from core.models import Activity, Batch, Effect, Enrollment, Job, Notification, User
+from core.models import Activity, Batch, Effect, Enrollment, Job, Notification, NotificationPreference, User
 from tests import factories
 from tests.sqsd import deliver, fire_task, pump
 from tests.support.ses import SentMail
@@ -123,7 +123,7 @@ def test_publishing_notifies_and_emails_every_student_then_the_teacher_once(web_
     fanout_row = db.get(Job, fanout.id)
     batch = db.scalars(sa.select(Batch).where(Batch.parent_job_id == fanout.id)).one()
     assert fanout_row.state == "succeeded"
-    assert fanout_row.result == {"batch_id": str(batch.id), "students": 30, "notifications": 30}
+    assert fanout_row.result == {"batch_id": str(batch.id), "students": 30, "emailed": 30, "notifications": 30}
     assert (batch.total, batch.succeeded, batch.failed) == (30, 30, 0) and batch.completed_at is not None
     followup = db.get(Job, batch.followup_job_id)
     assert followup.state == "succeeded" and followup.result["notified"] is True
@@ -320,3 +320,21 @@ def test_a_fanout_for_a_deleted_activity_fails_with_a_readable_error(web_app, wo
     assert (row.state, row.attempts) == ("failed", 1)
     assert row.error == f"activity {activity.id} no longer exists"
     assert _count(db, Job, Job.type == "email_chunk") == 0
+
+
+def test_students_who_chose_the_digest_or_no_email_are_notified_in_the_app_only(web_app, worker_client, db, sqs,
+                                                                                  aws, sent):
+    """The fan-out emails only those whose preference for activity_published is "email now"."""
+    teacher, group, students = _class_of(db, 4)
+    db.add_all([NotificationPreference(user_id=students[0], kind="activity_published", channel="digest"),
+                NotificationPreference(user_id=students[1], kind="activity_published", channel="off")])
+    db.commit()
+    activity, _fanout = _publish(web_app, db, teacher, group)
+    _drain(sqs, aws, worker_client)
+    emailed = set(db.scalars(sa.select(User.email).where(User.id.in_(students[2:]))))
+    assert set(sent.recipients()) == emailed and sent.count() == 2
+    notified = set(db.scalars(
+        sa.select(Notification.user_id).where(Notification.dedupe_key == f"activity:{activity.id}")))
+    assert notified == set(students)
+    [summary] = _summaries(db, teacher)
+    assert summary.title == "Activity 'Lista 1': emailed 2 of 2 students"

@@ -21,8 +21,8 @@ from core.models import Activity, SchoolClass, User
 from web.api.guard import current_user, login_required
 from web.api.polling import polled
 from web.common.access import class_students, teaches, visible_activities, visible_class
-from web.common.activities import activity_progress
-from web.common.classes import classes_with_counts, taught_activity
+from web.common.activities import activity_progress, student_activity, student_view, teacher_activity
+from web.common.classes import classes_with_counts
 from web.common.pagination import SEARCH_MAX, PageParamError, PageRequest, paginate
 from web.common.refusal import found
 from web.common.serializers import activity_json, class_json, person_json
@@ -85,11 +85,17 @@ def list_activities(class_id: int):
 @login_required
 def show_activity(activity_id: int):
     db, user = session(), current_user()
-    activity = taught_activity(db, user, activity_id)
+    activity = teacher_activity(db, user, activity_id)
     if activity is None:
+        if user.role == "student":
+            # A student of the class: the activity and their own standing in it, never the delivery.
+            mine = student_activity(db, user, activity_id)
+            if mine is not None:
+                return jsonify(student_view(db, mine, user))
+            return json_error(404, f"activity {activity_id} not found")
         visible = db.scalar(visible_activities(user).where(Activity.id == activity_id))
         if visible is not None:
-            # Students and admins see the activity itself; its delivery progress is the teacher's.
+            # Admins see the activity in their institution's lists; its delivery progress is the teacher's.
             return json_error(403, "only the class's teacher can follow this activity's delivery")
         return json_error(404, f"activity {activity_id} not found")
     body, finished = activity_progress(db, activity, user.id)

@@ -39,6 +39,7 @@ from core.jobs.types import (
 )
 from core.models import Activity, Batch, Enrollment, Notification, SchoolClass, User
 from core.models.school import SCHEDULED
+from core.notifying import route
 from worker.context import JobContext
 from worker.errors import PermanentJobError
 from worker.handlers import handles
@@ -84,6 +85,9 @@ def fan_out(ctx: JobContext, payload: ActivityFanoutPayload) -> dict[str, Any]:
     student_ids = session.scalars(
         sa.select(Enrollment.student_id).where(Enrollment.class_id == activity.class_id).order_by(Enrollment.student_id)
     ).all()
+    # In-app for everyone; by email now only for those whose preference says so (the others get
+    # it in their digest, or not at all), decided when the fan-out runs (core/notifying.py).
+    emailed = route(session, student_ids, "activity_published").email
     batch = start_batch(
         session,
         owner_id=teacher_id,
@@ -94,12 +98,12 @@ def fan_out(ctx: JobContext, payload: ActivityFanoutPayload) -> dict[str, Any]:
             (EMAIL_CHUNK, EmailChunkPayload(
                 template=EMAIL_TEMPLATE, context={"activity_id": activity.id},
                 recipients=[EmailRecipient(to_user_id=student_id, effect_key=email_effect_key(activity.id, student_id))
-                            for student_id in student_ids[start:start + EMAIL_CHUNK_SIZE]]))
-            for start in range(0, len(student_ids), EMAIL_CHUNK_SIZE)
+                            for student_id in emailed[start:start + EMAIL_CHUNK_SIZE]]))
+            for start in range(0, len(emailed), EMAIL_CHUNK_SIZE)
         ],
         followup=(ACTIVITY_SUMMARY, ActivitySummaryPayload(activity_id=activity.id, teacher_id=teacher_id)),
     )
-    return {"batch_id": str(batch.id), "students": len(student_ids), "notifications": notified}
+    return {"batch_id": str(batch.id), "students": len(student_ids), "emailed": len(emailed), "notifications": notified}
 
 
 def _notify_students(session: Session, activity: Activity, class_code: str) -> int:

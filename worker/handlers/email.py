@@ -45,13 +45,15 @@ import sqlalchemy as sa
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 from sqlalchemy.orm import Session, joinedload
 
+from core.activities import activity_path
 from core.jobs.batches import COUNTS
 from core.jobs.types import EMAIL, EMAIL_CHUNK, EmailChunkPayload, EmailPayload, EmailRecipient
+from core.links import absolute
 from core.mail import TemplateError
 from core.models import Activity, Effect, SchoolClass, User
 from worker.context import JobContext
 from worker.effects import record_effects
-from worker.errors import JobCancelled, PermanentJobError, TimeLimitExceeded, is_permanent
+from worker.errors import JobCancelled, PermanentJobError, TimeLimitExceeded, TransientJobError, is_permanent
 from worker.handlers import handles
 from worker.outages import ride_out
 
@@ -68,7 +70,7 @@ def _person(user: Any) -> dict[str, Any]:
     return {"id": user.id, "name": user.full_name, "email": user.email}
 
 
-def _activity_published(session: Session, context: dict[str, Any]) -> dict[str, Any]:
+def _activity_published(session: Session, context: dict[str, Any], base_url: str) -> dict[str, Any]:
     activity = session.scalars(
         sa.select(Activity)
         .where(Activity.id == context.get("activity_id"))
@@ -85,14 +87,16 @@ def _activity_published(session: Session, context: dict[str, Any]) -> dict[str, 
             "title": activity.title,
             "description": activity.description or "",
             "due": activity.due_at.strftime("%Y-%m-%d %H:%M UTC") if activity.due_at else None,
+            "url": absolute(base_url, activity_path(activity.id)),
         },
     }
 
 
 @dataclass(frozen=True)
 class EmailTemplate:
-    # What every recipient's email shows, loaded once per job from the payload's ids.
-    load: Callable[[Session, dict[str, Any]], dict[str, Any]]
+    # What every recipient's email shows, loaded once per job from the payload's ids (and the
+    # site's base URL, for absolute links).
+    load: Callable[[Session, dict[str, Any], str], dict[str, Any]]
     # The name the recipient (id, name, email) goes by in the template.
     recipient: str
 
@@ -204,7 +208,7 @@ def _send(ctx: JobContext, template_name: str, context: dict[str, Any], recipien
         template = TEMPLATES[template_name]
         users = {u.id: u for u in session.execute(
             sa.select(User.id, User.full_name, User.email).where(User.id.in_({r.to_user_id for r in pending})))}
-        shared = template.load(session, context)
+        shared = template.load(session, context, ctx.services.settings.public_base_url)
         try:
             for recipient in pending:
                 _send_one(ctx, chunk, template_name, template, shared, recipient, users.get(recipient.to_user_id))
@@ -219,14 +223,16 @@ def _send(ctx: JobContext, template_name: str, context: dict[str, Any], recipien
     if chunk.failed == len(recipients):
         first = chunk.failures[0]["error"]
         raise PermanentJobError(first if len(recipients) == 1 else f"all {len(recipients)} emails refused; first: {first}")
-    # The last group commits with the job's success.
-    chunk.record()
+    # The last group commits before the job's success does, through an outage too: a success
+    # that cannot commit becomes a retry (worker/runner.py), which must find these recorded.
+    if chunk.unrecorded and not _record_what_was_sent(chunk):
+        raise TransientJobError(f"could not record {len(chunk.unrecorded)} sent emails")
     return chunk.result()
 
 
-def _record_what_was_sent(chunk: _Chunk) -> None:
+def _record_what_was_sent(chunk: _Chunk) -> bool:
     """Commit the emails sent since the last checkpoint before the run ends, through a database
-    outage too (worker/outages.py)."""
+    outage too (worker/outages.py); False if that could not be done."""
     unrecorded = len(chunk.unrecorded)
 
     def record() -> None:
@@ -240,6 +246,8 @@ def _record_what_was_sent(chunk: _Chunk) -> None:
         ride_out(chunk.ctx, record, f"{unrecorded} sent emails")
     except Exception:
         log.exception("could not record %d sent emails; their retry may send them again", unrecorded)
+        return False
+    return True
 
 
 def _send_one(ctx: JobContext, chunk: _Chunk, template_name: str, template: EmailTemplate, shared: dict[str, Any],
