@@ -122,7 +122,7 @@ CREATING = {
         "name": "Nova", "slug": "nova-cap", "students": 5, "initial_password": "a-long-secret-1"}),
     "page report": lambda c, h, cls: _page_post(c, f"/teacher/classes/{cls.id}/reports", REPORT),
     "page publish": lambda c, h, cls: _page_post(c, f"/teacher/classes/{cls.id}/activities/new",
-                                                 {"title": "Lista", "description": "", "due_at": ""}),
+                                                 {"title": "Lista", "description": "", "due_at": "", "confirmed": "1"}),
     "page seed": lambda c, h, cls: _page_post(c, "/admin/seeds", {
         "name": "Nova", "slug": "nova-cap", "students": "5", "initial_password": "a-long-secret-1"}),
 }
