@@ -90,6 +90,9 @@ class Target:
         value = row.value(self.metric)
         if value is None:
             return Verdict(None, f"{self.metric} not measured")
+        if row.rps == 0:
+            # A load that got no answer has a p99 of 0.0 ms, which would read as met.
+            return Verdict(False, "no request answered")
         met = value <= self.limit if self.at_most else value >= self.limit
         if met:
             return Verdict(True, "")

@@ -33,3 +33,10 @@ def test_reference_median_and_spread():
     ref = Reference("ref (b)", (2000.0, 2200.0, 2100.0))
     assert ref.rps == 2100.0
     assert ref.spread == (2000.0, 2200.0)
+
+
+def test_a_load_that_got_no_answer_misses_every_target():
+    """A run with no successful request measures 0.0 ms: that is not a p99 under its target."""
+    silent = Row(path="GET /api/ops/overview", rps=0.0, p50_ms=0.0, p99_ms=0.0)
+    verdict = Target("p99_ms", 200.0, at_most=True).evaluate(silent)
+    assert verdict.met is False and "no request" in verdict.detail
