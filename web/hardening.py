@@ -72,8 +72,17 @@ def unsafe_input() -> tuple[str, str] | None:
         return None
     for values in (request.args, request.form):
         for key, value in values.items(multi=True):
+            if not isinstance(key, str):
+                # A multipart part whose Content-Disposition names no field: werkzeug files it
+                # under None, which no view asks for (it was a TypeError here, a 500).
+                return "form", "every part of a multipart body must name its field"
             if NUL in key or NUL in value:
                 return _printable(key), f"{_printable(key)} must not contain NUL characters"
+    for key, upload in request.files.items(multi=True):
+        if not isinstance(key, str):
+            return "form", "every part of a multipart body must name its field"
+        if upload.filename and NUL in upload.filename:
+            return _printable(key), f"the file name of {_printable(key)} must not contain NUL characters"
     if request.is_json:
         try:
             body = request.get_json(silent=True)  # cached: the view reads the same parse

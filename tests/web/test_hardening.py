@@ -101,6 +101,35 @@ def test_nul_in_a_page_form_is_a_400_page(client, school):
     assert b"must not contain NUL" in response.data
 
 
+def _multipart(*parts: bytes) -> bytes:
+    return b"".join(b"--x\r\n" + part + b"\r\n" for part in parts) + b"--x--\r\n"
+
+
+@pytest.mark.parametrize("part", [
+    # found by a fuzzer: a part naming no field was a TypeError in unsafe_input, a 500
+    b'Content-Disposition: form-data\r\n\r\nv',
+    b'Content-Disposition: form-data; filename="roster.csv"\r\nContent-Type: text/csv\r\n\r\nname,email',
+])
+def test_a_multipart_part_without_a_field_name_is_a_400(client, teacher_headers, school, part):
+    body = _multipart(part)
+    for path in (f"/api/classes/{school['class'].id}/roster-imports", f"/api/classes/{school['class'].id}/activities"):
+        _error(client.post(path, headers=teacher_headers, data=body,
+                           content_type="multipart/form-data; boundary=x"), 400, "form")
+
+
+def test_a_multipart_part_without_a_field_name_on_a_page_is_a_400_page(client, school):
+    page_login(client, school["teacher"])
+    response = client.post(f"/classes/{school['class'].id}/roster", data=_multipart(b'Content-Disposition: form-data\r\n\r\nv'),
+                           content_type="multipart/form-data; boundary=x")
+    assert response.status_code == 400 and response.mimetype == "text/html"
+
+
+def test_nul_in_an_uploaded_file_name_is_a_400_naming_the_field(client, teacher_headers, school):
+    body = _multipart(b'Content-Disposition: form-data; name="file"; filename="a\x00.csv"\r\n\r\nname,email')
+    _error(client.post(f"/api/classes/{school['class'].id}/roster-imports", headers=teacher_headers, data=body,
+                       content_type="multipart/form-data; boundary=x"), 400, "file")
+
+
 # ---- item 11: non-ASCII digits ----
 
 @pytest.mark.parametrize("query", ["page=²", "size=²", "page=٣"])
