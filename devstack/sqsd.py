@@ -9,8 +9,8 @@ is done by SQS itself through the queue's RedrivePolicy (see devstack.aws_bootst
 Behaviour follows the public copy of AWS's sqsd 2.0 (see shared/reference/eb-worker-facts.md).
 Run `python -m devstack.sqsd --help` for the command line.
 
-Fault injection (`make chaos`, docs/reliability.md): SQSD_DUPLICATE_DELIVERIES=N (default 1)
-POSTs every received message N times at once, as SQS's at-least-once delivery may hand the same
+Fault injection (`make chaos`, docs/reliability.md): SQSD_DUPLICATE_DELIVERIES=N or
+--duplicate-deliveries N (default 1) POSTs every received message N times at once, as SQS's at-least-once delivery may hand the same
 message to several consumers together; each copy is answered, deleted or retried on its own.
 """
 

@@ -20,6 +20,16 @@ from infra.ebconfig import SQSD_OPTIONS, ConfigError, load_cron, load_sqsd_setti
 log = logging.getLogger("devstack.sqsd")
 
 
+def _deliveries(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to 10, not {raw!r}")
+    return value
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     env = os.environ
     parser = argparse.ArgumentParser(prog="python -m devstack.sqsd", description=(sqsd.__doc__ or "").split("\n\n")[0])
@@ -37,6 +47,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="do not act as the cron.yaml leader (env SQSD_CRON=0)")
     parser.add_argument("--shutdown-grace", type=float, default=float(env.get("SQSD_SHUTDOWN_GRACE", 30)),
                         help="seconds to let in-flight POSTs finish on shutdown (env SQSD_SHUTDOWN_GRACE)")
+    faults = parser.add_argument_group("fault injection (make chaos, docs/reliability.md)")
+    faults.add_argument("--duplicate-deliveries", type=_deliveries, metavar="N",
+                        default=env.get("SQSD_DUPLICATE_DELIVERIES") or "1",
+                        help="POST every received message N times at once, 1-10 (env SQSD_DUPLICATE_DELIVERIES; "
+                             "default 1)")
     overrides = parser.add_argument_group("overrides of the sqsd options from the EB option files")
     for option, spec in SQSD_OPTIONS.items():
         if option != "MaxRetries":  # enforced by the queue's RedrivePolicy, not by sqsd
@@ -61,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
     daemon = Sqsd(args.queue_url, args.worker_url, settings, cron=cron, endpoint_url=args.endpoint_url,
-                  region=args.region, wait_time_seconds=args.wait_time_seconds, shutdown_grace=args.shutdown_grace)
+                  region=args.region, wait_time_seconds=args.wait_time_seconds, shutdown_grace=args.shutdown_grace,
+                  duplicate_deliveries=args.duplicate_deliveries)
     stop_event = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
