@@ -29,6 +29,7 @@ from core.logs import bind
 from core.models import Job
 from core.models.jobs import OPEN_STATES
 from core.parsing import InputError
+from worker import faults
 from worker.connections import MessageConnections
 from worker.context import JobContext
 from worker.errors import JobCancelled, PermanentJobError, database_unavailable, is_permanent
@@ -50,7 +51,8 @@ class Outcome:
 def run_message(services: Services, envelope: Envelope, handlers: Mapping[str, Handler[Any]],
                 connections: MessageConnections) -> Outcome:
     bind(job_id=str(envelope.job_id), job_type=envelope.type)
-    handler = handlers.get(envelope.type)
+    # handlers.get(envelope.type), unless `make chaos` injects a fault (worker/faults.py; off by default)
+    handler = faults.handler_for(envelope.type, handlers)
     if handler is None:
         # Possibly a newer web tier mid-deploy: redeliver, and dead-letter if it never resolves.
         log.error("unknown job type %r", envelope.type)
