@@ -89,3 +89,15 @@ def worker_exit(server, worker):
 
     sender.close_all()
     logs.stop_shipping()
+
+
+def child_exit(server, worker):
+    # In the master, once a worker is gone: a worker tier's process killed mid-job leaves the job
+    # running under its lease for minutes; release it for sqsd's next delivery (worker/dead_workers.py).
+    if _role == "worker":
+        from worker.dead_workers import release_dead_worker
+
+        released = release_dead_worker(worker.pid)
+        if released:
+            server.log.warning("worker %s died running %d job(s): leases released for the next delivery",
+                               worker.pid, released)
