@@ -3,6 +3,8 @@ counting the jobs table; the polling conventions; an SQS that fails; the charts'
 from __future__ import annotations
 
 import re
+import threading
+import time
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 
@@ -207,3 +209,38 @@ def test_an_admin_page_has_no_platform_parts_and_no_pause_form(client, db, staff
     html = client.get("/ops/").get_data(as_text=True)
     assert "Operations overview" in html and "Your institution only" in html
     assert "<svg" not in html and "data-queues" not in html and 'id="pause-form"' not in html
+
+
+def test_a_stale_reading_is_answered_while_sqs_is_read_in_the_background(client, web_app, db, staff, monkeypatch):
+    sqs = web_app.extensions["aula"].queue.sqs
+    real = sqs.get_queue_attributes
+    headers = factories.login(client, staff.operator)
+    first = client.get("/api/ops/overview", headers=headers).get_json()["queues"]
+    assert first["main"]["error"] is None
+
+    held, calls = threading.Event(), []
+
+    def slow(**kwargs):
+        calls.append(kwargs["QueueUrl"])
+        held.wait(10)  # an SQS that takes its time: no poll may wait for it
+        raise ConnectionError("SQS answered late")
+
+    monkeypatch.setattr(sqs, "get_queue_attributes", slow)
+    monkeypatch.setattr(queues, "CACHE_SECONDS", 0.0)
+    try:
+        for _ in range(3):
+            stale = client.get("/api/ops/overview", headers=headers).get_json()["queues"]
+            assert stale["read_at"] == first["read_at"] and stale["main"]["error"] is None
+        assert len(calls) == 1  # one refresh under way, however many polls found the reading stale
+        held.set()
+        monkeypatch.setattr(queues, "CACHE_SECONDS", 60.0)
+        for _ in range(50):  # the refresh's outcome replaces the reading once it ends
+            fresh = client.get("/api/ops/overview", headers=headers).get_json()["queues"]
+            if fresh["read_at"] != first["read_at"]:
+                break
+            time.sleep(0.1)
+        assert "SQS answered late" in fresh["main"]["error"]
+    finally:
+        held.set()
+        queues.forget()
+    monkeypatch.setattr(sqs, "get_queue_attributes", real)

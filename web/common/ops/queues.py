@@ -11,8 +11,13 @@ which; the database's figure misses messages that are not jobs' and counts a los
 waiting.
 
 Read at most once per CACHE_SECONDS per process and queue pair, errors included, so a console
-polled by many operators costs SQS a few calls a minute, and an unreachable SQS delays one
-poll in CACHE_SECONDS instead of every one. An error is part of the answer, never raised."""
+polled by many operators costs SQS a few calls a minute. No request waits for SQS once a
+process has read it: a stale reading is answered as it is (`read_at` says when it was taken)
+while one background thread per process and queue pair takes the next (stale-while-revalidate).
+Only a process's very first reading is taken inside a request, bounded by the fast client's
+timeouts. Before this, every request that found the reading stale read SQS and CloudWatch
+itself: a slow SQS (moto with a deep queue took 3 s a call) stalled every poll of every
+process once per CACHE_SECONDS. An error is part of the answer, never raised."""
 from __future__ import annotations
 
 import logging
@@ -37,11 +42,17 @@ COUNTS = {"visible": "ApproximateNumberOfMessages", "in_flight": "ApproximateNum
 CLOUDWATCH_LOOKBACK = timedelta(minutes=10)
 
 _cache: dict[tuple[str, str | None], tuple[float, dict[str, Any]]] = {}
+_refreshing: dict[tuple[str, str | None], threading.Thread] = {}
 _cloudwatch: weakref.WeakKeyDictionary[Services, Any] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def forget() -> None:
+def forget(wait: float = 5.0) -> None:
+    """Drop every reading (tests), after the refreshes under way end (at most `wait` s each)."""
+    with _lock:
+        running = list(_refreshing.values())
+    for thread in running:
+        thread.join(wait)
     with _lock:
         _cache.clear()
 
@@ -54,20 +65,53 @@ def figures(services: Services, session: Session) -> dict[str, Any]:
     """{"main": {...}, "dead": {...} or None, "read_at", "cached_for_seconds"}."""
     settings = services.settings
     key = (settings.sqs_queue_url, settings.sqs_dead_letter_queue_url)
-    now = time.monotonic()
     cached = _cache.get(key)
-    if cached is not None and now - cached[0] < CACHE_SECONDS:
-        return cached[1]
-    answer = {
-        "main": _main(services, session),
-        "dead": None if not settings.sqs_dead_letter_queue_url else _depths(services.queue.sqs,
-                                                                             settings.sqs_dead_letter_queue_url),
+    if cached is None:
+        reading = _read(services, key)
+    else:
+        if time.monotonic() - cached[0] >= CACHE_SECONDS:
+            _refresh_in_background(services, key)
+        reading = cached[1]
+    main = dict(reading["main"])
+    if main["oldest_age_seconds"] is None:
+        main.update(oldest_age_seconds=_database_age(session), oldest_age_source="database")
+    return {**reading, "main": main}
+
+
+def _read(services: Services, key: tuple[str, str | None]) -> dict[str, Any]:
+    taken = time.monotonic()
+    main = _depths(services.queue.sqs, key[0])
+    age = _cloudwatch_age(services, main["name"])
+    why = age if isinstance(age, str) else None
+    main.update(oldest_age_seconds=None if why else age, oldest_age_source="cloudwatch", cloudwatch_error=why)
+    reading = {
+        "main": main,
+        "dead": None if not key[1] else _depths(services.queue.sqs, key[1]),
         "read_at": utcnow().isoformat(),
         "cached_for_seconds": CACHE_SECONDS,
     }
     with _lock:
-        _cache[key] = (now, answer)
-    return answer
+        _cache[key] = (taken, reading)
+    return reading
+
+
+def _refresh_in_background(services: Services, key: tuple[str, str | None]) -> None:
+    with _lock:
+        if key in _refreshing:
+            return
+        thread = threading.Thread(target=_refresh, args=(services, key), name="ops-queue-figures", daemon=True)
+        _refreshing[key] = thread
+    thread.start()
+
+
+def _refresh(services: Services, key: tuple[str, str | None]) -> None:
+    try:
+        _read(services, key)
+    except Exception:  # the stale reading stays; the next poll tries again
+        log.exception("reading the queue figures failed")
+    finally:
+        with _lock:
+            _refreshing.pop(key, None)
 
 
 def _depths(sqs: Any, url: str) -> dict[str, Any]:
@@ -79,17 +123,6 @@ def _depths(sqs: Any, url: str) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001  (shown on the page, which must not break)
         log.warning("GetQueueAttributes failed for %s: %s", found["name"], exc)
         found["error"] = f"{type(exc).__name__}: {exc}"[:500]
-    return found
-
-
-def _main(services: Services, session: Session) -> dict[str, Any]:
-    found = _depths(services.queue.sqs, services.settings.sqs_queue_url)
-    age, source, why = _cloudwatch_age(services, found["name"]), "cloudwatch", None
-    if isinstance(age, str):
-        age, why = None, age
-    if age is None:
-        age, source = _database_age(session), "database"
-    found.update(oldest_age_seconds=age, oldest_age_source=source, cloudwatch_error=why)
     return found
 
 
