@@ -87,6 +87,25 @@ def zone(name: str | None) -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
+def zone_label(name: str | None) -> str:
+    """The zone a reader is told their times are in: their IANA name, or UTC."""
+    return name if name and zone(name).key != "UTC" else "UTC"
+
+
+def local_time(value: datetime | None, time_zone: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """`value` in the reader's zone with the zone named, as the pages show it (web.common.dates
+    uses this too): "2026-12-01 23:59 Europe/Madrid (CET)"; UTC for a reader without a zone.
+    Emails go through here, so a due date is never a bare UTC time."""
+    if value is None:
+        return ""
+    moment = value.astimezone(zone(time_zone))
+    label = zone_label(time_zone)
+    abbreviation = moment.tzname()
+    # The abbreviation tells summer from winter time; it adds nothing to "UTC" itself.
+    suffix = label if not abbreviation or abbreviation == label else f"{label} ({abbreviation})"
+    return f"{moment.strftime(fmt)} {suffix}"
+
+
 def local_morning(time_zone: str | None, now: datetime) -> date | None:
     """The local date whose digest is due at `now` (aware, UTC) for a user in `time_zone`, or
     None outside their local morning."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -123,7 +123,8 @@ def test_publishing_notifies_and_emails_every_student_then_the_teacher_once(web_
     fanout_row = db.get(Job, fanout.id)
     batch = db.scalars(sa.select(Batch).where(Batch.parent_job_id == fanout.id)).one()
     assert fanout_row.state == "succeeded"
-    assert fanout_row.result == {"batch_id": str(batch.id), "students": 30, "emailed": 30, "notifications": 30}
+    assert fanout_row.result == {"batch_id": str(batch.id), "students": 30, "emailed": 30, "digest": 0, "off": 0,
+                                 "notifications": 30}
     assert (batch.total, batch.succeeded, batch.failed) == (30, 30, 0) and batch.completed_at is not None
     followup = db.get(Job, batch.followup_job_id)
     assert followup.state == "succeeded" and followup.result["notified"] is True
@@ -337,4 +338,36 @@ def test_students_who_chose_the_digest_or_no_email_are_notified_in_the_app_only(
         sa.select(Notification.user_id).where(Notification.dedupe_key == f"activity:{activity.id}")))
     assert notified == set(students)
     [summary] = _summaries(db, teacher)
-    assert summary.title == "Activity 'Lista 1': emailed 2 of 2 students"
+    # Honest about the two who asked for no email now (it said "emailed 2 of 2").
+    assert summary.title == "Activity 'Lista 1': emailed 2 of 4 students; 1 chose the daily digest, 1 chose no email"
+
+
+def test_a_class_where_nobody_wants_email_is_summarised_as_such(web_app, worker_client, db, sqs, aws, sent):
+    """Two students, both with no email for new activities: nothing is sent, and the summary says
+    why instead of "emailed 0 of 0" (or "2 of 2")."""
+    teacher, group, students = _class_of(db, 2)
+    db.add_all([NotificationPreference(user_id=student, kind="activity_published", channel="off")
+                for student in students])
+    db.commit()
+    _publish(web_app, db, teacher, group)
+    _drain(sqs, aws, worker_client)
+    assert sent.count() == 0
+    [summary] = _summaries(db, teacher)
+    assert summary.title == "Activity 'Lista 1': emailed 0 of 2 students; 2 chose no email"
+
+
+def test_the_due_date_in_each_email_is_in_the_recipients_time_zone(web_app, worker_client, db, sqs, aws, sent):
+    """Each student reads the due date in their own zone, the zone named; one without a zone, UTC."""
+    teacher, group, students = _class_of(db, 2)
+    db.execute(sa.update(User).where(User.id == students[0]).values(time_zone="America/Bogota"))
+    db.commit()
+    due = datetime(2030, 1, 15, 3, 30, tzinfo=UTC)
+    publish_activity(db, group, teacher, "Lista tz", "", due)
+    db.commit()
+    flush(db, web_app.extensions["aula"].queue)
+    _drain(sqs, aws, worker_client)
+    bodies = {m.destinations["ToAddresses"][0]: m.body for m in sent.messages}
+    bogota, plain = (db.get(User, s).email for s in students)
+    assert "Due: 2030-01-14 22:30 America/Bogota (-05)" in bodies[bogota]
+    assert "Due: 2030-01-15 03:30 UTC" in bodies[plain]
+    assert "03:30 UTC" not in bodies[bogota]

@@ -5,6 +5,7 @@ task runs or a chunk is delivered."""
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -133,3 +134,17 @@ def test_a_large_class_is_reminded_in_chunks(db, worker_client, sqs, aws, sent, 
     db.refresh(batch)
     assert (batch.total, batch.succeeded, batch.failed) == (5, 5, 0) and batch.completed_at is not None
     assert _reminded(db, activity) == {s.id for s in students} and sent.count() == 5
+
+
+def test_the_reminder_names_the_due_time_in_the_students_zone(db, worker_client, sqs, aws, sent):
+    teacher = factories.user(db, factories.institution(db), "teacher")
+    group, (student,) = factories.school_class(db, teacher, students=1)
+    student.time_zone = "Asia/Tokyo"
+    activity = _activity(db, group, timedelta(hours=5))
+    _run_task(worker_client)
+    assert pump(sqs, aws["SQS_QUEUE_URL"], worker_client) == [200]
+    local = activity.due_at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
+    [message] = sent.messages
+    assert f"{local} Asia/Tokyo (JST)" in message.body and " UTC" not in message.body
+    note = db.scalar(sa.select(Notification).where(Notification.user_id == student.id))
+    assert note.body.startswith(f"Due {local} Asia/Tokyo (JST).")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from core.notifying import local_time
 from core.parsing import InputError, aware_datetime
 
 ZONE_MAX = 64  # users.time_zone's width; every IANA name is far shorter
@@ -49,16 +50,9 @@ def zone_label(name: str | None) -> str:
 
 
 def local(value: datetime | None, zone_name: str | None, fmt: str = LOCAL_FORMAT) -> str:
-    """`value` in the zone, with the zone named: "2026-12-01 23:59 Europe/Madrid (CET)"."""
-    if value is None:
-        return ""
-    zone = zone_of(zone_name)
-    moment = value.astimezone(zone)
-    label = zone_label(zone_name)
-    abbreviation = moment.tzname()
-    # The abbreviation tells summer from winter time; it adds nothing to "UTC" itself.
-    suffix = label if not abbreviation or abbreviation == label else f"{label} ({abbreviation})"
-    return f"{moment.strftime(fmt)} {suffix}"
+    """`value` in the zone, with the zone named: "2026-12-01 23:59 Europe/Madrid (CET)". The
+    emails' formatter (core.notifying.local_time), so a page and an email say the same."""
+    return local_time(value, zone_name, fmt)
 
 
 def input_value(value: datetime | None, zone_name: str | None) -> str:

@@ -17,6 +17,7 @@ functions of core/activities.py.
 """
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +38,7 @@ from core.jobs.types import (
     EmailChunkPayload,
     EmailRecipient,
 )
-from core.models import Activity, Batch, Enrollment, Notification, SchoolClass, User
+from core.models import Activity, Batch, Enrollment, Job, Notification, SchoolClass, User
 from core.models.school import SCHEDULED
 from core.notifying import route
 from worker.context import JobContext
@@ -87,7 +88,8 @@ def fan_out(ctx: JobContext, payload: ActivityFanoutPayload) -> dict[str, Any]:
     ).all()
     # In-app for everyone; by email now only for those whose preference says so (the others get
     # it in their digest, or not at all), decided when the fan-out runs (core/notifying.py).
-    emailed = route(session, student_ids, "activity_published").email
+    routed = route(session, student_ids, "activity_published")
+    emailed = routed.email
     batch = start_batch(
         session,
         owner_id=teacher_id,
@@ -103,7 +105,10 @@ def fan_out(ctx: JobContext, payload: ActivityFanoutPayload) -> dict[str, Any]:
         ],
         followup=(ACTIVITY_SUMMARY, ActivitySummaryPayload(activity_id=activity.id, teacher_id=teacher_id)),
     )
-    return {"batch_id": str(batch.id), "students": len(student_ids), "emailed": len(emailed), "notifications": notified}
+    # The summary reads these counts back (the batch counts emails only), to tell the teacher
+    # how many chose no email rather than calling 2 of 4 students "2 of 2".
+    return {"batch_id": str(batch.id), "students": len(student_ids), "emailed": len(emailed),
+            "digest": len(routed.digest), "off": len(routed.off), "notifications": notified}
 
 
 def _notify_students(session: Session, activity: Activity, class_code: str) -> int:
@@ -134,9 +139,24 @@ def _notify_students(session: Session, activity: Activity, class_code: str) -> i
     return session.execute(statement.execution_options(preserve_rowcount=True)).rowcount
 
 
-def summary_text(title: str, total: int, succeeded: int, failed: int) -> str:
+def summary_text(title: str, total: int, succeeded: int, failed: int, digest: int = 0, off: int = 0) -> str:
+    """`total` is every student the fan-out reached in the app, `digest` and `off` those whose
+    preference asked for no email now."""
     text = f"Activity '{title}': emailed {succeeded} of {total} students"
-    return f"{text}, {failed} failed" if failed else text
+    if failed:
+        text += f", {failed} failed"
+    chose = [f"{digest} chose the daily digest"] * bool(digest) + [f"{off} chose no email"] * bool(off)
+    return f"{text}; {', '.join(chose)}" if chose else text
+
+
+def _chosen_elsewhere(session: Session, batch_id: str) -> tuple[int, int]:
+    """(digest, off) from the fan-out's result: how many students the batch did not email by
+    choice. (0, 0) for a fan-out of a release that did not record them."""
+    result = session.scalar(sa.select(Job.result).join(Batch, Batch.parent_job_id == Job.id)
+                            .where(Batch.id == uuid.UUID(batch_id)))
+    result = result if isinstance(result, dict) else {}
+    counts = [result.get(name) for name in ("digest", "off")]
+    return tuple(n if isinstance(n, int) and n >= 0 else 0 for n in counts)  # type: ignore[return-value]
 
 
 @handles(ACTIVITY_SUMMARY)
@@ -153,7 +173,8 @@ def summarize(ctx: JobContext, payload: ActivitySummaryPayload) -> dict[str, Any
         raise PermanentJobError("no batch summary in the payload (this job is enqueued by the email batch)")
 
     total, succeeded, failed = summary.total, summary.succeeded, summary.failed
-    text = summary_text(activity.title, total, succeeded, failed)
+    digest, off = _chosen_elsewhere(session, summary.batch_id)
+    text = summary_text(activity.title, total + digest + off, succeeded, failed, digest, off)
     body = f"{text}. Every student also got an in-app notification."
     if failed:
         body += " The failed emails are listed, with their errors, in the results of this batch's email jobs."
@@ -162,7 +183,8 @@ def summarize(ctx: JobContext, payload: ActivitySummaryPayload) -> dict[str, Any
         user_id=teacher.id, kind="activity_summary", title=text[:200], body=body, activity_id=activity.id,
         dedupe_key=summary_key(activity.id), link=activity_path(activity.id), created_at=utcnow(),
     )
-    return {"text": text, "total": total, "succeeded": succeeded, "failed": failed, "notified": created}
+    return {"text": text, "total": total, "succeeded": succeeded, "failed": failed, "digest": digest, "off": off,
+            "notified": created}
 
 
 # Scheduled activities published per transaction: a run loops until none is due, so a backlog

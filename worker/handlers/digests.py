@@ -38,6 +38,7 @@ from core.notifying import (
     local_morning,
     previous_digest_keys,
     zone,
+    zone_label,
 )
 from worker.context import JobContext
 from worker.effects import record_effect, record_effects
@@ -129,7 +130,7 @@ def send_digests(ctx: JobContext, payload: DigestChunkPayload) -> dict[str, Any]
                     "link": absolute(base_url, n.link) if n.link else None,
                 } for n in items[:DIGEST_MAX_ITEMS]],
                 "more": len(items) > DIGEST_MAX_ITEMS,
-                "time_zone": user.time_zone or "UTC",
+                "time_zone": zone_label(user.time_zone),
                 "inbox": absolute(base_url, "/notifications"),
                 "preferences": absolute(base_url, "/preferences"),
             }, detail=detail)

@@ -51,6 +51,7 @@ from core.jobs.types import EMAIL, EMAIL_CHUNK, EmailChunkPayload, EmailPayload,
 from core.links import absolute
 from core.mail import TemplateError
 from core.models import Activity, Effect, SchoolClass, User
+from core.notifying import local_time
 from worker.context import JobContext
 from worker.effects import record_effects
 from worker.errors import JobCancelled, PermanentJobError, TimeLimitExceeded, TransientJobError, is_permanent
@@ -86,10 +87,19 @@ def _activity_published(session: Session, context: dict[str, Any], base_url: str
             "id": activity.id,
             "title": activity.title,
             "description": activity.description or "",
-            "due": activity.due_at.strftime("%Y-%m-%d %H:%M UTC") if activity.due_at else None,
+            # In each recipient's zone: `personal` below (a shared string could only be UTC).
+            "due": local_time(activity.due_at, None) if activity.due_at else None,
+            "due_at": activity.due_at,
             "url": absolute(base_url, activity_path(activity.id)),
         },
     }
+
+
+def _due_for(shared: dict[str, Any], user: Any) -> dict[str, Any]:
+    activity = shared["activity"]
+    if activity.get("due_at") is None:
+        return {}
+    return {"activity": {**activity, "due": local_time(activity["due_at"], user.time_zone)}}
 
 
 @dataclass(frozen=True)
@@ -99,12 +109,14 @@ class EmailTemplate:
     load: Callable[[Session, dict[str, Any], str], dict[str, Any]]
     # The name the recipient (id, name, email) goes by in the template.
     recipient: str
+    # What differs per recipient beyond their name (the due date in their time zone).
+    personal: Callable[[dict[str, Any], Any], dict[str, Any]] = lambda shared, user: {}
 
 
 # Template name -> how its context is built. Adding an email = a pair of templates in
 # core/templates/email/, its name in the payloads' `template`, and an entry here.
 TEMPLATES: dict[str, EmailTemplate] = {
-    "activity_published": EmailTemplate(_activity_published, recipient="student"),
+    "activity_published": EmailTemplate(_activity_published, recipient="student", personal=_due_for),
 }
 _DECLARED = {name for payload in (EmailPayload, EmailChunkPayload)
              for name in get_args(payload.model_fields["template"].annotation)}
@@ -207,7 +219,7 @@ def _send(ctx: JobContext, template_name: str, context: dict[str, Any], recipien
     if pending:
         template = TEMPLATES[template_name]
         users = {u.id: u for u in session.execute(
-            sa.select(User.id, User.full_name, User.email).where(User.id.in_({r.to_user_id for r in pending})))}
+            sa.select(User.id, User.full_name, User.email, User.time_zone).where(User.id.in_({r.to_user_id for r in pending})))}
         shared = template.load(session, context, ctx.services.settings.public_base_url)
         try:
             for recipient in pending:
@@ -256,7 +268,8 @@ def _send_one(ctx: JobContext, chunk: _Chunk, template_name: str, template: Emai
         chunk.refuse(recipient, f"user {recipient.to_user_id} no longer exists; email {recipient.effect_key} not sent")
         return
     try:
-        message_id = ctx.services.mailer.send(user.email, template_name, {**shared, template.recipient: _person(user)})
+        message_id = ctx.services.mailer.send(user.email, template_name, {**shared, **template.personal(shared, user),
+                                                                          template.recipient: _person(user)})
     except TemplateError as exc:
         raise PermanentJobError(str(exc)) from exc
     except (ReadTimeoutError, ConnectionClosedError) as exc:

@@ -28,7 +28,7 @@ from core.jobs.types import NOTIFY_CHUNK_SIZE, REMINDER_CHUNK, ReminderChunkPayl
 from core.links import absolute
 from core.models import Activity, Batch, Enrollment, Notification, Submission, User
 from core.notification_kinds import REMINDER
-from core.notifying import reminder_batch_key, reminder_email_key, reminder_notification_key, route, zone
+from core.notifying import local_time, reminder_batch_key, reminder_email_key, reminder_notification_key, route
 from worker.context import JobContext
 from worker.handlers import handles
 from worker.notify_mail import Sending
@@ -65,7 +65,7 @@ def start_due_reminders(session: Session, now: datetime | None = None) -> dict[s
         students += len(ids)
         start_batch(
             session, owner_id=None, parent_job_id=None, key=reminder_batch_key(activity.id),
-            description=f"Reminders of '{activity.title}' (due {activity.due_at:%Y-%m-%d %H:%M} UTC)"[:200],
+            description=f"Reminders of '{activity.title}' (due {local_time(activity.due_at, None)})"[:200],
             children=[(REMINDER_CHUNK, ReminderChunkPayload(activity_id=activity.id,
                                                             student_ids=ids[start:start + NOTIFY_CHUNK_SIZE]))
                       for start in range(0, len(ids), NOTIFY_CHUNK_SIZE)],
@@ -74,8 +74,7 @@ def start_due_reminders(session: Session, now: datetime | None = None) -> dict[s
 
 
 def _due_text(activity: Activity, time_zone: str | None) -> str:
-    local = activity.due_at.astimezone(zone(time_zone))
-    return f"{local:%Y-%m-%d %H:%M} {time_zone or 'UTC'}"
+    return local_time(activity.due_at, time_zone)
 
 
 @handles(REMINDER_CHUNK)
