@@ -68,6 +68,8 @@ class Job(Base):
         sa.Index("ix_jobs_created", "created_at", "id"),
         sa.Index("ix_jobs_state_created", "state", "created_at", "id"),
         sa.Index("ix_jobs_type_created", "type", "created_at", "id"),
+        # One institution's jobs of one state, owner by owner (web/common/ops/jobs_list.py).
+        sa.Index("ix_jobs_owner_state_created", "owner_id", "state", "created_at", "id"),
         sa.Index("ix_jobs_parent", "parent_id", sqlite_where=sa.text(HAS_PARENT), postgresql_where=sa.text(HAS_PARENT)),
         sa.Index("ix_jobs_dead_lettered", "dead_lettered_at",
                  sqlite_where=sa.text(DEAD_LETTERED), postgresql_where=sa.text(DEAD_LETTERED)),

@@ -30,6 +30,9 @@ class Batch(Base):
                  sqlite_where=sa.text(OPEN_BATCH), postgresql_where=sa.text(OPEN_BATCH)),
         # The console's list, newest first (keyset on (created_at, id)).
         sa.Index("ix_batches_created", "created_at", "id"),
+        # A job's page: the batches it created, and the batch whose follow-up it is (migration 0010).
+        sa.Index("ix_batches_parent_job", "parent_job_id", "created_at"),
+        sa.Index("ix_batches_followup_job", "followup_job_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)

@@ -28,7 +28,9 @@
         }
       }
       // A new attempt, a new state or the end: the page's tables (attempts, lineage) change too.
-      if (job.finished || job.state !== state || String(job.attempts) !== attempts) window.location.reload();
+      // A pause or a resume changes why it waits.
+      if (job.finished || job.state !== state || String(job.attempts) !== attempts ||
+          Boolean(job.paused) !== (section.dataset.paused === "true")) window.location.reload();
     });
   }
 

@@ -79,11 +79,16 @@ CASES = {
     "jobs list, next page": (
         lambda db, u: db.scalars(_page_after(access.own_jobs(u), OWN_JOBS, (AT, uuid.UUID(int=1)))).all(),
         {"jobs": LISTED}),
-    "jobs list count": (lambda db, u: capped_count(db, access.own_jobs(u)), {"jobs": LISTED}),
+    # The console's (owner, state, created_at) index (migration 0010) ties with the partial ones on
+    # a test's empty tables; at 10^6 rows with a quarter of them fan-out children the planner keeps
+    # to ix_jobs_owner_listed / _state_listed (docs/console.md), so it is accepted here only.
+    "jobs list count": (lambda db, u: capped_count(db, access.own_jobs(u)),
+                        {"jobs": (*LISTED, "ix_jobs_owner_state_created")}),
     "jobs of one state": (lambda db, u: db.scalars(access.own_jobs(u, "failed").limit(21)).all(),
                           # The console's (state, created_at) index is the cheaper plan where, as
                           # here, one user holds most jobs of the state; with many users the owner's.
-                          {"jobs": ("ix_jobs_owner_state_listed", "ix_jobs_state_created")}),
+                          {"jobs": ("ix_jobs_owner_state_listed", "ix_jobs_state_created",
+                                    "ix_jobs_owner_state_created")}),
     "inbox": (lambda db, u: db.scalars(access.own_notifications(u).limit(21)).all(),
               {"notifications": ("ix_notifications_user_created",)}),
     "inbox, next page": (

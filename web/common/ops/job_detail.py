@@ -17,16 +17,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.jobs import stats
+from core.jobs import pauses, stats
 from core.jobs.ops_jobs_actions import IS_COPY, REPROCESSABLE
 from core.jobs.types import JOB_TYPES, OPS_BULK
 from core.models import Batch, Job, User, Workflow
-from core.models.jobs import HAS_PARENT, TERMINAL_STATES
+from core.models.jobs import HAS_PARENT, OPEN_STATES, TERMINAL_STATES
 from web.common.access import as_uuid
 from web.common.dates import iso
 from web.common.ops.access import is_operator, jobs_in_scope
 from web.common.ops.job_redaction import redact, redact_text
 from web.common.ops.jobs_list import duration, owners_of, queue_wait, row_json, seconds_between, type_label
+from web.common.ops.pauses import described
 
 LINKS = 50
 
@@ -40,8 +41,14 @@ def job_in_scope(session: Session, viewer: User, job_id: str) -> Job | None:
 
 
 def followup_of(session: Session, job: Job) -> Batch | None:
-    """The batch whose completion created `job`, its follow-up."""
+    """The batch whose completion created `job`, its follow-up (by ix_batches_followup_job)."""
     return session.scalars(sa.select(Batch).where(Batch.followup_job_id == job.id).limit(1)).first()
+
+
+def batches_created(session: Session, job: Job) -> list[Batch]:
+    """The batches `job` started, oldest first, by ix_batches_parent_job; few, capped all the same."""
+    return list(session.scalars(sa.select(Batch).where(Batch.parent_job_id == job.id)
+                                .order_by(Batch.created_at).limit(LINKS)))
 
 
 def origin(session: Session, job: Job) -> tuple[str, bool]:
@@ -90,10 +97,7 @@ def lineage(session: Session, viewer: User, job: Job) -> dict[str, Any]:
     copies = list(session.scalars(
         sa.select(Job).where(Job.reprocess_of_id == job.id, sa.text(IS_COPY), scope)
         .order_by(Job.created_at.desc(), Job.id.desc()).limit(LINKS + 1)))
-    # batches.parent_job_id has no index (migration 0002): a job creates few batches, and the
-    # table holds one row per fan-out, not per job; capped all the same.
-    created = list(session.scalars(sa.select(Batch).where(Batch.parent_job_id == job.id)
-                                   .order_by(Batch.created_at).limit(LINKS)))
+    created = batches_created(session, job)
     batch = session.get(Batch, job.batch_id) if job.batch_id is not None else None
     completed = followup_of(session, job)
     workflow = session.get(Workflow, job.workflow_id) if job.workflow_id is not None else None
@@ -140,6 +144,16 @@ def bulk_progress(job: Job) -> dict[str, Any] | None:
             "percent": 100 if job.state == "succeeded" else job.progress}
 
 
+def held_by_pause(session: Session, viewer: User, job: Job) -> dict[str, Any] | None:
+    """Why a queued or retrying job waits when its type is paused: the pause as the overview
+    shows it (who paused it to operators only). A running job of a paused type finishes, and a
+    finished one is not held, so neither says so."""
+    if job.state not in OPEN_STATES:
+        return None
+    entry = pauses.pause_of(session, job.type)
+    return None if entry is None else described(session, entry, viewer)
+
+
 def detail_json(session: Session, viewer: User, job: Job) -> dict[str, Any]:
     personal = is_operator(viewer)
     owner = owners_of(session, [job]).get(job.owner_id)
@@ -163,6 +177,7 @@ def detail_json(session: Session, viewer: User, job: Job) -> dict[str, Any]:
         "lineage": lineage(session, viewer, job),
         "actions": {"reprocess": job.state in REPROCESSABLE, "cancel": job.state not in TERMINAL_STATES},
         "bulk": bulk_progress(job),
+        "paused": held_by_pause(session, viewer, job),
         "finished": job.state in TERMINAL_STATES,
     })
     return body
