@@ -21,7 +21,6 @@ from core.db import insert_or_ignore, utcnow
 from core.jobs.outbox import new_job
 from core.jobs.types import GRADE_POSTED, GradePostedPayload
 from core.models import Activity, Attendance, Enrollment, Grade, Lesson, SchoolClass, Submission, SubmissionFile, User
-from core.notifying import zone
 from core.parsing import InputError
 from web.common.dates import iso
 from web.common.pagination import Page, PageRequest, paginate
@@ -235,12 +234,3 @@ def my_grades(session: Session, student: User, school_class: SchoolClass) -> dic
             "recorded": len(recorded),
         },
     }
-
-
-def local_text(value: datetime | str | None, time_zone: str | None) -> str:
-    """A time as the viewer reads it: in their zone, the zone named ("2026-12-01 23:59 Europe/Madrid")."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return f"{value.astimezone(zone(time_zone)):%Y-%m-%d %H:%M} {time_zone if time_zone and zone(time_zone).key != 'UTC' else 'UTC'}"

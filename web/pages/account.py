@@ -59,16 +59,21 @@ def _viewer_zone() -> str | None:
     return getattr(user, "time_zone", None)
 
 
+def _moment(value: datetime | str | None) -> datetime | None:
+    """A time as pages get it: a datetime, or the RFC 3339 text of an API-shaped body."""
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else value or None
+
+
 @bp.app_template_filter("localtime")
-def localtime_filter(value: datetime | None) -> str:
+def localtime_filter(value: datetime | str | None) -> str:
     """Every time a page shows: in the viewer's zone, the zone named (UTC when none is stored).
     Use it inside <time datetime="{{ value|isotime }}">."""
-    return local(value, _viewer_zone())
+    return local(_moment(value), _viewer_zone())
 
 
 @bp.app_template_filter("isotime")
-def isotime_filter(value: datetime | None) -> str:
-    return iso(value) or ""
+def isotime_filter(value: datetime | str | None) -> str:
+    return iso(_moment(value)) or ""
 
 
 @bp.app_template_global("viewer_zone")

@@ -15,7 +15,6 @@ from web.common.grades import (
     STATE_LABELS,
     enrolled_student,
     gradable_activity,
-    local_text,
     my_grades,
     parse_feedback,
     parse_score,
@@ -35,7 +34,7 @@ def _grades_page(activity_id: int, error: dict | None = None, status: int = 200)
     return render_template(
         "grades/activity.html", title=f"Grades: {activity.title}", activity=activity,
         school_class=activity.school_class, page=page, rows=rows, labels=STATE_LABELS, feedback_max=FEEDBACK_MAX,
-        error=error, saved=request.args.get("saved", type=int), local=lambda v: local_text(v, g.user.time_zone),
+        error=error, saved=request.args.get("saved", type=int),
     ), status
 
 
@@ -71,4 +70,4 @@ def my_class_grades(class_id: int):
     school_class = found(visible_class(db, g.user, class_id), "You are not in that class.")
     grades = my_grades(db, g.user, school_class)
     return render_template("grades/mine.html", title=f"My grades: {school_class.code}", school_class=school_class,
-                           grades=grades, labels=STATE_LABELS, local=lambda v: local_text(v, g.user.time_zone))
+                           grades=grades, labels=STATE_LABELS)

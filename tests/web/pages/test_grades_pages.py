@@ -4,6 +4,7 @@ notification), and a student reads their own grades and attendance at /classes/<
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -86,3 +87,20 @@ def test_a_student_reads_their_own_grades_and_attendance(client, db, course):
     other, _ = factories.school_class(db, course["teacher"], students=1)
     db.commit()
     assert client.get(f"/classes/{other.id}/grades").status_code == 404
+
+
+def test_grade_pages_show_times_through_the_localtime_filter(client, db, course):
+    """Both grades pages write times as every other page does: in the viewer's zone, zone named,
+    inside <time datetime="...Z"> (they had their own formatter, without the abbreviation)."""
+    activity, bia, teacher = course["activity"], course["bia"], course["teacher"]
+    bia.time_zone, teacher.time_zone = "Europe/Lisbon", "Asia/Kolkata"
+    db.commit()
+    due = activity.due_at
+    page_login(client, bia)
+    mine = client.get(f"/classes/{course['group'].id}/grades").get_data(as_text=True)
+    lisbon = due.astimezone(ZoneInfo("Europe/Lisbon"))
+    assert f'<time datetime="{due.isoformat().replace("+00:00", "Z")}">' in mine
+    assert f"{lisbon:%Y-%m-%d %H:%M} Europe/Lisbon ({lisbon.tzname()})" in mine
+    page_login(client, teacher)
+    graded = client.get(f"/activities/{activity.id}/grades").get_data(as_text=True)
+    assert f"{due.astimezone(ZoneInfo('Asia/Kolkata')):%Y-%m-%d %H:%M} Asia/Kolkata (IST)" in graded
