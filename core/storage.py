@@ -13,6 +13,11 @@ from urllib.parse import urlsplit
 from botocore.exceptions import ClientError
 
 STREAM_CHUNK = 256 * 1024
+#: The tag a browser upload arrives with until the worker's check keeps it; the bucket's
+#: lifecycle rule `expire-unclaimed-uploads` (infra/aula-ops.yaml) filters on it.
+UNCLAIMED_TAG = ("aula-upload", "unclaimed")
+UNCLAIMED_TAGGING = (f"<Tagging><TagSet><Tag><Key>{UNCLAIMED_TAG[0]}</Key><Value>{UNCLAIMED_TAG[1]}</Value></Tag>"
+                     "</TagSet></Tagging>")
 
 
 class S3Storage:
@@ -42,15 +47,26 @@ class S3Storage:
     def upload_form(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
         """A presigned POST for one upload: `url` and the form `fields` to send before the file.
         The policy admits exactly this key, exactly this Content-Type and 1 to `max_bytes` bytes;
-        S3 refuses anything else (403/400), so a page's checks are only for people."""
+        S3 refuses anything else (403/400), so a page's checks are only for people. The object
+        arrives tagged UNCLAIMED_TAG (the policy requires the field): the bucket's lifecycle
+        expires what keeps the tag, an upload never handed in, and `claim` removes it."""
         form = self.s3.generate_presigned_post(
             Bucket=self.bucket,
             Key=key,
-            Fields={"Content-Type": content_type},
-            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+            Fields={"Content-Type": content_type, "tagging": UNCLAIMED_TAGGING},
+            Conditions=[{"Content-Type": content_type}, {"tagging": UNCLAIMED_TAGGING},
+                        ["content-length-range", 1, max_bytes]],
             ExpiresIn=expires_in,
         )
         return {"url": form["url"], "fields": form["fields"]}
+
+    def claim(self, key: str) -> None:
+        """Keep an upload: drop its UNCLAIMED_TAG, so the lifecycle rule for abandoned uploads
+        (infra/aula-ops.yaml) leaves it alone. Idempotent; an object without tags is fine."""
+        self.s3.delete_object_tagging(Bucket=self.bucket, Key=key)
+
+    def tags(self, key: str) -> dict[str, str]:
+        return {t["Key"]: t["Value"] for t in self.s3.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]}
 
     @cached_property
     def upload_origin(self) -> str:

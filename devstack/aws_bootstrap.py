@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -77,10 +78,23 @@ def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
     s3.create_bucket(Bucket=bucket, **extra)
 
 
+def _ensure_upload_cors(s3: Any, bucket: str, web_origin: str) -> None:
+    """The bucket's CORS rule of infra/aula-ops.yaml: browsers on the web origin POST uploads."""
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{
+        "ID": "browser-uploads", "AllowedMethods": ["POST"], "AllowedOrigins": [web_origin],
+        "AllowedHeaders": ["*"], "MaxAgeSeconds": 3000}]})
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
 def bootstrap(endpoint_url: str, region: str, queue_name: str, dlq_name: str, bucket: str,
               ses_sender: str | None, max_retries: int, *, wait_timeout: float = 30.0,
-              visibility_timeout: int | None = None) -> dict[str, str]:
-    """Create (or bring up to date) queue, dead-letter queue, bucket and SES identity.
+              visibility_timeout: int | None = None, web_origin: str = "") -> dict[str, str]:
+    """Create (or bring up to date) queue, dead-letter queue, bucket (with the upload CORS rule
+    for `web_origin`, as in production) and SES identity.
 
     Returns `queue_url`, `dead_letter_queue_url`, `bucket` and `ses_sender` (the bare address).
     """
@@ -101,6 +115,8 @@ def bootstrap(endpoint_url: str, region: str, queue_name: str, dlq_name: str, bu
     queue_url = _ensure_queue(sqs, queue_name, queue_attributes)
 
     _ensure_bucket(s3, bucket, region)
+    if web_origin:
+        _ensure_upload_cors(s3, bucket, web_origin)
 
     result = {"queue_url": queue_url, "dead_letter_queue_url": dlq_url, "bucket": bucket, "ses_sender": ""}
     if ses_sender:
@@ -125,6 +141,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="default: the name in SQS_DEAD_LETTER_QUEUE_URL, else <queue-name>-dlq")
     parser.add_argument("--bucket", default=env.get("S3_BUCKET", DEFAULT_BUCKET), help="env S3_BUCKET")
     parser.add_argument("--ses-sender", default=env.get("MAIL_SENDER", DEFAULT_SENDER), help="env MAIL_SENDER")
+    parser.add_argument("--web-origin", default=origin_of(env.get("PUBLIC_BASE_URL", "")),
+                        help="the origin browsers upload from (default: PUBLIC_BASE_URL's)")
     parser.add_argument("--max-retries", type=int, default=None,
                         help="maxReceiveCount; default: MaxRetries from the worker saved configuration")
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help="project root holding .ebextensions/ and .elasticbeanstalk/")
@@ -143,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_sqsd_settings(args.root)
         result = bootstrap(args.endpoint_url, args.region, args.queue_name, args.dlq_name, args.bucket,
                            args.ses_sender, args.max_retries or settings.max_retries,
-                           wait_timeout=args.wait_timeout, visibility_timeout=settings.visibility_timeout)
+                           wait_timeout=args.wait_timeout, visibility_timeout=settings.visibility_timeout,
+                           web_origin=args.web_origin)
     except (ConfigError, TimeoutError) as exc:
         print(f"aws_bootstrap: {exc}", file=sys.stderr)
         return 1

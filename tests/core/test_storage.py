@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from core.storage import S3Storage
+from core.storage import UNCLAIMED_TAG, UNCLAIMED_TAGGING, S3Storage
 
 
 @pytest.fixture
@@ -33,6 +33,10 @@ def test_the_upload_form_binds_key_type_and_size(storage):
     assert {"Content-Type": "application/pdf"} in policy["conditions"]
     assert {"key": "submissions/1/2/abc/a.pdf"} in policy["conditions"] and {"bucket": "files"} in policy["conditions"]
     assert "expiration" in policy
+    # Tagged until the worker's check keeps it: the lifecycle rule for abandoned uploads.
+    assert {"tagging": UNCLAIMED_TAGGING} in policy["conditions"]
+    assert form["fields"]["tagging"] == UNCLAIMED_TAGGING
+    assert f"<Key>{UNCLAIMED_TAG[0]}</Key><Value>{UNCLAIMED_TAG[1]}</Value>" in UNCLAIMED_TAGGING
 
 
 def test_head_is_none_for_a_missing_object(storage):

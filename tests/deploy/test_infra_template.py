@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from core import metrics
 from core.settings import Settings
+from core.storage import UNCLAIMED_TAG
 from tests.deploy.files import INFRA_TEMPLATE, cfn_lint, cloudformation_template, ebextensions, tier_options
 
 TEMPLATE = cloudformation_template()
@@ -139,9 +141,33 @@ def test_only_the_worker_role_takes_messages_sends_email_and_writes_reports():
     def on_reports(statements: list[dict]) -> set[str]:
         return _actions([s for s in statements if "ReportsBucket" in json.dumps(s["Resource"])])
 
-    # The web tier only signs download links; the worker writes the files.
-    assert on_reports(web) == {"s3:GetObject"}
-    assert on_reports(worker) == {"s3:GetObject", "s3:PutObject"}
+    # The web tier signs download links and upload forms (S3 checks the signer may put and tag
+    # the object), and stores a roster CSV; the worker writes the files and keeps checked uploads.
+    assert on_reports(web) == {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"}
+    assert on_reports(worker) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObjectTagging"}
+    (uploads,) = [s for s in web if "ReportsBucket" in json.dumps(s["Resource"]) and "s3:PutObject" in _actions([s])]
+    assert [r["Fn::Sub"] for r in uploads["Resource"]] == [
+        "${ReportsBucket.Arn}/submissions/*", "${ReportsBucket.Arn}/roster-imports/*"]
+
+
+def test_browsers_may_post_uploads_from_the_web_origin_only():
+    (rule,) = RESOURCES["ReportsBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedMethods"] == ["POST"] and rule["AllowedOrigins"] == [{"Ref": "WebOrigin"}]
+    assert "Default" not in PARAMETERS["WebOrigin"]  # a wrong origin would fail every upload silently
+    pattern = re.compile(PARAMETERS["WebOrigin"]["AllowedPattern"])
+    assert pattern.match("https://aula.example.edu") and pattern.match("http://127.0.0.1:8000")
+    assert not pattern.match("https://aula.example.edu/") and not pattern.match("*")
+
+
+def test_abandoned_uploads_and_job_files_expire():
+    rules = {r["Id"]: r for r in RESOURCES["ReportsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    unclaimed = rules["expire-unclaimed-uploads"]
+    assert unclaimed["TagFilters"] == [{"Key": UNCLAIMED_TAG[0], "Value": UNCLAIMED_TAG[1]}]
+    assert unclaimed["Prefix"] == "submissions/" and unclaimed["ExpirationInDays"] == {"Ref": "UnclaimedUploadDays"}
+    # Every prefix the app writes job results under expires like the reports.
+    for prefix in ("reports/", "submission-zips/", "roster-imports/"):
+        assert any(r.get("Prefix") == prefix and r["ExpirationInDays"] == {"Ref": "ReportRetentionDays"}
+                   for r in rules.values()), prefix
 
 
 def test_the_database_is_reachable_from_the_app_instances_only():

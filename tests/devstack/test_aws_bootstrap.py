@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from devstack.aws_bootstrap import DLQ_RETENTION_SECONDS, bootstrap
+from devstack.aws_bootstrap import DLQ_RETENTION_SECONDS, bootstrap, parse_args
 from infra.ebconfig import load_sqsd_settings
 from tests.devstack.conftest import REGION
 from tests.support.servers import free_port
@@ -94,3 +94,15 @@ def test_command_line_uses_app_env_and_ebextensions_max_retries(moto_endpoint: s
     assert (first["bucket"], first["ses_sender"]) == (n["bucket"], "cli@aula.test")
     expected = load_sqsd_settings(REPO_ROOT)
     assert redrive_policy(sqs, first["queue_url"])["maxReceiveCount"] == expected.max_retries
+
+
+def test_the_bucket_lets_the_web_origin_post_uploads_as_in_production(moto_endpoint: str, monkeypatch) -> None:
+    n = names()
+    bootstrap(moto_endpoint, REGION, n["queue_name"], n["dlq_name"], n["bucket"], None, 4,
+              web_origin="http://127.0.0.1:8123")
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION)
+    (rule,) = s3.get_bucket_cors(Bucket=n["bucket"])["CORSRules"]
+    assert (rule["AllowedMethods"], rule["AllowedOrigins"]) == (["POST"], ["http://127.0.0.1:8123"])
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "http://127.0.0.1:8000/some/path")
+    assert parse_args([]).web_origin == "http://127.0.0.1:8000"

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from core.db import utcnow
 from core.jobs.outbox import envelope_for
 from core.models import Activity, Job, Submission, SubmissionFile
+from core.storage import UNCLAIMED_TAG
 from core.submissions import ALLOWED, upload_key
 from tests import factories
 from tests.sqsd import deliver
@@ -149,3 +150,19 @@ def test_a_file_dropped_by_a_resubmission_before_the_check_is_skipped(db, worker
     assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
     assert _states(db, submission) == {"kept.pdf": ("verified", None)}
     assert db.get(SubmissionFile, kept.id).checksum == hashlib.sha256(PDF).hexdigest()
+
+
+def test_a_verified_file_is_claimed_and_a_rejected_one_left_to_expire(db, worker_app, worker_client, make_job,
+                                                                      submission):
+    """Browser uploads arrive tagged unclaimed (the POST policy's `tagging`; moto's POST does not
+    apply it, so the test tags as S3 would); the bucket's lifecycle expires what keeps the tag.
+    The check removes it from verified files only."""
+    storage = worker_app.extensions["aula"].storage
+    good = _file(db, worker_app, submission, "a.pdf", PDF)
+    bad = _file(db, worker_app, submission, "fake.pdf", b"MZ not a pdf")
+    for row in (good, bad):
+        storage.s3.put_object_tagging(Bucket=storage.bucket, Key=row.key, Tagging={
+            "TagSet": [{"Key": UNCLAIMED_TAG[0], "Value": UNCLAIMED_TAG[1]}]})
+    _check(worker_client, make_job, submission)
+    assert storage.tags(good.key) == {}
+    assert storage.tags(bad.key) == {UNCLAIMED_TAG[0]: UNCLAIMED_TAG[1]}

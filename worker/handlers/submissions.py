@@ -93,6 +93,10 @@ def check_submission(ctx: JobContext, payload: SubmissionCheckPayload) -> dict[s
         ).rowcount
         if updated:
             counts[verdict.state] += 1
+            if verdict.state == "verified":
+                # Handed in and checked: no longer an abandoned upload for the lifecycle rule. A
+                # rejected file keeps the tag and expires with the abandoned ones.
+                ctx.services.storage.claim(row.key)
         ctx.progress(done * 100 // len(pending))
     return counts
 
