@@ -180,3 +180,63 @@ def report_jobs(engine: sa.Engine, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
         rows = conn.execute(sa.text("SELECT id FROM jobs WHERE type = 'report' AND id = ANY(CAST(:ids AS uuid[]))"),
                             {"ids": _uuid_list(ids)}).scalars().all()
     return {uuid.UUID(str(r)) for r in rows}
+
+
+# -- seeds -------------------------------------------------------------------------------------
+def seed_rows(engine: sa.Engine, slug: str) -> Counter[str]:
+    """The rows a seed wrote for the institution `slug`, table by table (users by role)."""
+    queries = {
+        "classes": "SELECT count(*) FROM classes c WHERE c.institution_id = :i",
+        "enrollments": "SELECT count(*) FROM enrollments e JOIN classes c ON c.id = e.class_id WHERE c.institution_id = :i",
+        "lessons": "SELECT count(*) FROM lessons l JOIN classes c ON c.id = l.class_id WHERE c.institution_id = :i",
+        "attendance": "SELECT count(*) FROM attendance a JOIN lessons l ON l.id = a.lesson_id "
+                      "JOIN classes c ON c.id = l.class_id WHERE c.institution_id = :i",
+        "activities": "SELECT count(*) FROM activities a JOIN classes c ON c.id = a.class_id WHERE c.institution_id = :i",
+        "grades": "SELECT count(*) FROM grades g JOIN activities a ON a.id = g.activity_id "
+                  "JOIN classes c ON c.id = a.class_id WHERE c.institution_id = :i",
+    }
+    found: Counter[str] = Counter()
+    with engine.connect() as conn:
+        institution = conn.execute(sa.text("SELECT id FROM institutions WHERE slug = :s"), {"s": slug}).scalar()
+        if institution is None:
+            return found
+        found["institutions"] = 1
+        for role, n in conn.execute(sa.text("SELECT role, count(*) FROM users WHERE institution_id = :i GROUP BY role"),
+                                    {"i": institution}).all():
+            found[f"users:{role}"] = n
+        for name, query in queries.items():
+            found[name] = conn.execute(sa.text(query), {"i": institution}).scalar_one()
+    return found
+
+
+def workflow_state(engine: sa.Engine, workflow_id: str) -> tuple[str, str | None]:
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT state, error FROM workflows WHERE id = CAST(:w AS uuid)"),
+                           {"w": workflow_id}).one()
+    return row.state, row.error
+
+
+def running_claims(engine: sa.Engine) -> dict[str, tuple[int, str]]:
+    """Running jobs by the process that claimed them (jobs.claimed_by, "host/pid"): each one's
+    attempts and type."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT claimed_by, attempts, type FROM jobs WHERE state = 'running'")).all()
+    return {r.claimed_by: (r.attempts, r.type) for r in rows if r.claimed_by}
+
+
+def attempts_since(engine: sa.Engine, since: datetime) -> Counter[int]:
+    """Jobs created since `since`, by how many attempts they took."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT attempts, count(*) AS n FROM jobs WHERE created_at >= :s GROUP BY attempts"),
+                            {"s": since}).all()
+    return Counter({r.attempts: r.n for r in rows})
+
+
+def attempt_outcomes(engine: sa.Engine, since: datetime) -> Counter[str]:
+    """How the attempts of the jobs created since `since` ended (the attempt history, kept by
+    triggers on PostgreSQL): `lease_expired` is a run that died or lost its lease."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT coalesce(a.outcome, 'open') AS outcome, count(*) AS n FROM job_attempts a "
+                                    "JOIN jobs j ON j.id = a.job_id WHERE j.created_at >= :s GROUP BY 1"),
+                            {"s": since}).all()
+    return Counter({r.outcome: r.n for r in rows})

@@ -99,28 +99,35 @@ class ChaosStack:
         _, port = start_listening(self.group, "web", launch, ROOT, timeout=BOOT_TIMEOUT)
         self.urls["web"] = f"http://127.0.0.1:{port}"
 
-    def start_worker(self) -> None:
+    def start_worker(self, name: str = "worker", **extra: str) -> None:
+        """A worker tier (gunicorn's sync workers, the environment's count unless `extra` says
+        GUNICORN_WORKERS); `extra` is added to its environment, e.g. a faked clock (R7)."""
         def launch(port: int):
             command, env = commands(self.env(worker=port))["worker"]
-            return command, {**env, "GUNICORN_WORKERS": worker_gunicorn_workers()}, f"http://127.0.0.1:{port}/healthz"
+            env = {**env, "GUNICORN_WORKERS": worker_gunicorn_workers(), **extra}
+            return command, env, f"http://127.0.0.1:{port}/healthz"
 
-        _, port = start_listening(self.group, "worker", launch, ROOT, timeout=BOOT_TIMEOUT)
-        self.urls["worker"] = f"http://127.0.0.1:{port}"
+        _, port = start_listening(self.group, name, launch, ROOT, timeout=BOOT_TIMEOUT)
+        self.urls[name] = f"http://127.0.0.1:{port}"
 
-    def start_sqsd(self, **extra: str) -> None:
-        """The sqsd process as `make run` starts it (bootstrap, requeue, relay, then sqsd);
-        `extra` are its fault options, e.g. SQSD_DUPLICATE_DELIVERIES="3"."""
-        command, env = commands(self.env())["sqsd"]
-        log = self.work_dir / "sqsd.log"
+    def start_sqsd(self, name: str = "sqsd", worker: str = "worker", **extra: str) -> None:
+        """The sqsd process as `make run` starts it (bootstrap, requeue, relay, then sqsd), in
+        front of the tier `worker`; `extra` are its fault options, e.g.
+        SQSD_DUPLICATE_DELIVERIES="3". Another than the first ("sqsd") is only the daemon: the
+        queue exists and the first one's relay ran (R7's second instance)."""
+        command, env = commands(self.env(worker=self._port(worker)))["sqsd"]
+        if name != "sqsd":
+            command = command.rsplit(" && ", 1)[1]
+        log = self.work_dir / f"{name}.log"
         offset = log.stat().st_size if log.exists() else 0
         # A short long-poll: stopping sqsd waits for the poll in progress, and one cut short by
         # the stop timeout would hide its messages for VisibilityTimeout (900 s).
-        self.group.start("sqsd", command, {**env, "SQSD_WAIT_TIME_SECONDS": "2", **extra}, ROOT)
+        self.group.start(name, command, {**env, "SQSD_WAIT_TIME_SECONDS": "2", **extra}, ROOT)
         deadline = time.monotonic() + BOOT_TIMEOUT
         # Up once it polls (Sqsd.start()'s log line): the bootstrap and the relay ran before it.
         while "polling " not in log.read_text(errors="replace")[offset:]:
-            if not self.process("sqsd").alive() or time.monotonic() > deadline:
-                raise StartError(f"sqsd did not start:\n{self.process('sqsd').log_tail()}")
+            if not self.process(name).alive() or time.monotonic() > deadline:
+                raise StartError(f"sqsd did not start:\n{self.process(name).log_tail()}")
             time.sleep(0.2)
 
     def restart_sqsd(self, **extra: str) -> None:
@@ -141,6 +148,18 @@ class ChaosStack:
         except ProcessLookupError:
             pass
         process.popen.wait(timeout=10)
+
+    def worker_pids(self, name: str = "worker") -> list[int]:
+        """The gunicorn workers of a tier (the master's children; its command is exec'd, so the
+        process group's leader is the master): the processes a job runs in."""
+        master = self.process(name).pid
+        children: list[int] = []
+        for task in Path(f"/proc/{master}/task").glob("*"):
+            try:
+                children += [int(pid) for pid in (task / "children").read_text().split()]
+            except OSError:  # the task ended while we looked
+                continue
+        return sorted(set(children))
 
     def close(self) -> None:
         try:

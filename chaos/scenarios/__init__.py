@@ -8,10 +8,12 @@ from collections.abc import Callable
 from chaos.result import Result
 from chaos.scenarios.common import Form
 from chaos.scenarios.r1_sqs_down import r1_sqs_unavailable
+from chaos.scenarios.r2_worker_kills import r2_worker_kills
 from chaos.scenarios.r3_duplicates import r3_duplicate_deliveries
 from chaos.scenarios.r4_poison import r4_poison_messages
 from chaos.scenarios.r5_database_down import r5_database_stopped
 from chaos.scenarios.r6_commit_send import r6_killed_between_commit_and_send
+from chaos.scenarios.r7_clock_skew import r7_clock_skew
 from chaos.stack import ChaosStack
 
 __all__ = ["NOT_BUILT", "SCENARIOS", "Form"]
@@ -22,9 +24,9 @@ SCENARIOS: dict[str, Callable[[ChaosStack, Form], Result]] = {
     "R6": r6_killed_between_commit_and_send,
     "R1": r1_sqs_unavailable,
     "R5": r5_database_stopped,
+    "R2": r2_worker_kills,
+    "R7": r7_clock_skew,
 }
 NOT_BUILT = {
-    "R2": "SIGKILL a worker 50 times during a 1,000-recipient publish and a 2,000-student seed",
-    "R7": "clock skew: one worker 5 s ahead, one 5 s behind (faketime)",
     "R8": "soak: mixed load for 30 minutes (3 in CI), RSS/connections/open files",
 }
