@@ -82,7 +82,8 @@ def test_one_digest_at_the_local_morning_with_the_digest_kinds_only(db, worker_c
     assert len(keys) == 1
 
 
-def test_the_next_digest_starts_where_the_previous_one_ended(web_app, db, worker_client, sqs, aws, sent):
+def test_the_next_digest_starts_where_the_previous_one_ended(web_app, db, worker_client, sqs, aws, sent,
+                                                              monkeypatch):
     school = factories.institution(db)
     user = _digest_user(db, school, _zone_at(9), kinds=("grade_posted", "activity_published"))
     _note(db, user, "grade_posted", "First")
@@ -92,8 +93,10 @@ def test_the_next_digest_starts_where_the_previous_one_ended(web_app, db, worker
     _note(db, user, "activity_published", "Second", minutes_ago=0)
     db.commit()
 
-    # The next morning (the task's clock a day on).
-    counts = start_digests(db, utcnow() + timedelta(days=1))
+    # The next morning (the task's and the handler's clock a day on).
+    tomorrow = utcnow() + timedelta(days=1)
+    monkeypatch.setattr("worker.handlers.digests.utcnow", lambda: tomorrow)
+    counts = start_digests(db, tomorrow)
     assert counts["queued"] == 1
     db.commit()
     flush(db, web_app.extensions["aula"].queue)  # sent now, not by the web tier's background sender

@@ -50,6 +50,12 @@ from worker.notify_mail import Sending
 CANDIDATE_WINDOW = timedelta(hours=36)
 # The most notifications one digest lists; it says how many more there are.
 DIGEST_MAX_ITEMS = 50
+# A digest's window ends this long before it runs, and the next one starts there. A notification
+# is dated by the clock of the process that wrote it and seen only once that commits: one dated
+# just before the digest ran may appear only after it read (another instance's clock behind this
+# one's, make chaos R7; a transaction still open). Outside this window, it is in the next one
+# rather than in neither.
+SETTLE = timedelta(minutes=2)
 
 
 def start_digests(session: Session, now: datetime | None = None) -> dict[str, int]:
@@ -108,7 +114,7 @@ def send_digests(ctx: JobContext, payload: DigestChunkPayload) -> dict[str, Any]
             if sending.already(key):
                 sending.already_sent += 1
                 continue
-            until = utcnow()
+            until = utcnow() - SETTLE
             kinds = digest_kinds(session, user.id)
             items = session.scalars(
                 sa.select(Notification).where(
