@@ -31,6 +31,7 @@ from web.common.submissions import (
 )
 from web.common.submit import QuotaExceeded
 from web.common.uploads import upload_form
+from web.rate_limits import UPLOAD_FORMS, RateLimited, count_request
 
 bp = Blueprint("submissions", __name__)
 
@@ -47,6 +48,12 @@ def new_upload(activity_id: int):
     if body is None:
         return json_error(400, "send a JSON object with the file's filename")
     known_fields(body, ("filename",))
+    try:
+        count_request(db, UPLOAD_FORMS, user.id)
+    except RateLimited as exc:
+        response, status = json_error(429, str(exc), limit=exc.limit.requests)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response, status
     settings = services().settings
     form = upload_form(services().storage, user, activity, body, settings.submission_max_bytes)
     return jsonify({"upload": form}), 201
