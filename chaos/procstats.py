@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -27,6 +28,7 @@ class ProcSample:
     rss_kb: int  # VmRSS
     shmem_kb: int  # RssShmem
     fds: int | None  # None: /proc/PID/fd not readable (another user's process, not as root)
+    kinds: Counter[str] = field(default_factory=Counter)  # what the fds are (FdNamer), when asked
 
     @property
     def private_kb(self) -> int:
@@ -67,12 +69,13 @@ def fd_links(pid: int) -> list[str] | None:
     return links
 
 
-def sample(pid: int) -> ProcSample | None:
+def sample(pid: int, namer: FdNamer | None = None) -> ProcSample | None:
     fields = status(pid)
     if fields is None or fields.get("State", "").startswith("Z"):
         return None
     links = fd_links(pid)
-    return ProcSample(pid, _kb(fields, "VmRSS"), _kb(fields, "RssShmem"), None if links is None else len(links))
+    kinds = namer.kinds(links) if namer is not None and links is not None else Counter()
+    return ProcSample(pid, _kb(fields, "VmRSS"), _kb(fields, "RssShmem"), None if links is None else len(links), kinds)
 
 
 def children(pid: int) -> list[int]:
@@ -97,8 +100,12 @@ def _socket_inodes(pid: int) -> set[str]:
     return {link[8:-1] for link in fd_links(pid) or () if link.startswith("socket:[")}
 
 
-def _tcp_table() -> dict[str, int]:
-    """Socket inode -> local port, for every TCP socket of the machine's network namespace."""
+LISTEN = "0A"  # /proc/net/tcp's state of a listening socket
+
+
+def _tcp_table() -> dict[str, tuple[int, int, str]]:
+    """Socket inode -> (local port, remote port, state), for every TCP socket of the machine's
+    network namespace."""
     table = {}
     for name in ("tcp", "tcp6"):
         try:
@@ -108,7 +115,7 @@ def _tcp_table() -> dict[str, int]:
         for line in lines:
             cols = line.split()
             if len(cols) > 9:
-                table[cols[9]] = int(cols[1].rsplit(":", 1)[1], 16)
+                table[cols[9]] = (int(cols[1].rsplit(":", 1)[1], 16), int(cols[2].rsplit(":", 1)[1], 16), cols[3])
     return table
 
 
@@ -119,8 +126,43 @@ def tcp_ports(pids: Iterable[int]) -> dict[int, int]:
     for pid in pids:
         for inode in _socket_inodes(pid):
             if inode in table:
-                owners[table[inode]] = pid
+                owners[table[inode][0]] = pid
     return owners
+
+
+class FdNamer:
+    """Names what an fd is, so a count that moved says what moved: a connection to or from one
+    of the named ports, a listening socket, another socket, a pipe, a file under `data_dir` (a
+    PostgreSQL backend's relation files), another file. The TCP table is read at creation and
+    again for a socket it does not hold."""
+
+    def __init__(self, ports: Mapping[int, str], data_dir: Path | None = None):
+        self.ports = ports
+        self.data_dir = str(data_dir) + "/" if data_dir else None
+        self.table = _tcp_table()
+
+    def name(self, link: str) -> str:
+        if link.startswith("socket:["):
+            inode = link[8:-1]
+            if inode not in self.table:  # opened since the table was read, or not TCP
+                self.table = _tcp_table()
+            found = self.table.get(inode)
+            if found is None:
+                return "other socket"  # unix, udp, netlink
+            local, remote, state = found
+            if state == LISTEN:
+                return "listening"
+            if remote in self.ports:
+                return f"tcp to {self.ports[remote]}"
+            return f"tcp from clients of {self.ports[local]}" if local in self.ports else "other tcp"
+        if link.startswith(("pipe:", "anon_inode:")):
+            return link.split(":", 1)[0]
+        if self.data_dir and link.startswith(self.data_dir):
+            return "relation files"
+        return "file"
+
+    def kinds(self, links: Iterable[str]) -> Counter[str]:
+        return Counter(self.name(link) for link in links)
 
 
 # -- figures over a series of samples ----------------------------------------------------------
@@ -140,9 +182,21 @@ def growth(values: Sequence[float], fraction: float = 1 / 6) -> tuple[float, flo
     return start, end, (end - start) / start if start else 0.0
 
 
-def thirds_max(values: Sequence[float]) -> tuple[float, float]:
-    """(maximum over the first third, maximum over the last third). A bounded pool may open and
-    close connections (or files) as load comes and goes, so a count is not flat; it grows when
-    the last third reaches above anything the first third reached."""
+def thirds(values: Sequence[float]) -> tuple[Sequence[float], Sequence[float]]:
     third = max(1, len(values) // 3)
-    return max(values[:third]), max(values[-third:])
+    return values[:third], values[-third:]
+
+
+def thirds_max(values: Sequence[float]) -> tuple[float, float]:
+    """(maximum over the first third, maximum over the last third)."""
+    first, last = thirds(values)
+    return max(first), max(last)
+
+
+def thirds_median(values: Sequence[float]) -> tuple[float, float]:
+    """(median of the first third, median of the last third): a count's resting level. A sample
+    taken while a call is in flight counts its connection, one that is gone a moment later; a
+    pool opens one more under a burst and closes it after. Neither moves a third's median; a
+    leak, which stays, does."""
+    first, last = thirds(values)
+    return statistics.median(first), statistics.median(last)

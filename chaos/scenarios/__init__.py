@@ -14,6 +14,7 @@ from chaos.scenarios.r4_poison import r4_poison_messages
 from chaos.scenarios.r5_database_down import r5_database_stopped
 from chaos.scenarios.r6_commit_send import r6_killed_between_commit_and_send
 from chaos.scenarios.r7_clock_skew import r7_clock_skew
+from chaos.scenarios.r8_soak import r8_soak
 from chaos.stack import ChaosStack
 
 __all__ = ["NOT_BUILT", "SCENARIOS", "Form"]
@@ -26,7 +27,7 @@ SCENARIOS: dict[str, Callable[[ChaosStack, Form], Result]] = {
     "R5": r5_database_stopped,
     "R2": r2_worker_kills,
     "R7": r7_clock_skew,
+    "R8": r8_soak,
 }
 NOT_BUILT = {
-    "R8": "soak: mixed load for 30 minutes (3 in CI), RSS/connections/open files",
 }

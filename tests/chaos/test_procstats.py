@@ -77,3 +77,30 @@ def test_growth_compares_the_medians_of_the_first_and_last_windows():
 def test_thirds_max_is_what_the_first_and_last_thirds_reached():
     assert procstats.thirds_max([3, 5, 4, 4, 3, 4, 5, 3, 3]) == (5, 5)
     assert procstats.thirds_max([3, 3, 3, 4, 4, 4, 6, 3, 3]) == (3, 6)
+
+
+def test_thirds_median_is_the_resting_level_a_call_in_flight_does_not_move():
+    assert procstats.thirds_median([9, 9, 9, 9, 9, 9, 9, 10, 9]) == (9, 9)
+    assert procstats.thirds_median([9, 10, 9, 9, 9, 9, 10, 11, 10]) == (9, 10)  # one that stayed
+
+
+def test_the_namer_says_what_each_fd_is(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        read, write = os.pipe()
+        relation, other = open(data / "16384", "w"), open(tmp_path / "log", "w")  # noqa: SIM115
+        try:
+            found = procstats.sample(os.getpid(), procstats.FdNamer({port: "the server"}, data)).kinds
+            assert found["tcp to the server"] == 1 and found["tcp from clients of the server"] == 1
+            assert found["listening"] >= 1 and found["pipe"] >= 2
+            assert found["relation files"] == 1 and found["file"] >= 1
+            assert procstats.sample(os.getpid()).kinds == {}  # not asked: not named
+        finally:
+            for closing in (client, accepted, relation, other):
+                closing.close()
+            os.close(read)
+            os.close(write)

@@ -1,0 +1,291 @@
+"""R8: soak. Mixed load for 3 minutes (CI) or 30 (long) while every process of the stack is
+sampled from /proc (chaos/procstats.py) and the cluster's pg_stat_activity; after the warm-up,
+no process's RSS grows by 10%, no count of open files or database connections grows, and nothing
+errs: no answer >= 400 or none, no job failed, lost or left open.
+
+Processes are tracked by role, not pid: gunicorn replaces a worker that dies (and would recycle
+one after max_requests, which gunicorn.conf.py does not set), and the replacement takes over its
+slot. Here a replaced worker is a failure, since nothing should end one."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import requests
+import sqlalchemy as sa
+
+from chaos import count, procstats
+from chaos.load import Call, Load, Outcome
+from chaos.result import Result
+from chaos.scenarios.common import Form, count_load, mixed_calls, now, teacher_classes
+from chaos.stack import TEACHER, ChaosStack
+
+STUDENT = ("student01@aula.local", "aula-student")
+WARMUP = 0.22  # of the run: pools filled, every worker has built each kind of report
+RSS_LIMIT = 0.10
+BACKEND = "postgres backend"
+POOL_BOUND = 10  # core/db.py: pool_size 5 + max_overflow 5 per process
+
+
+def _api_calls(classes: list[int], tag: str, load_ref: list[Load]):
+    """Of every 10: one activity published (its emails to the class), three polls of a job this
+    load was given, six reports (every kind and format, each class in turn)."""
+    publish_or_report = mixed_calls(classes, tag, activity_every=10)
+
+    def call(n: int) -> Call:
+        if n % 10 in (3, 6, 9):
+            jobs = [s.job_id for s in load_ref[0].outcome.samples[-20:] if s.job_id is not None]
+            if jobs:
+                return Call("GET", f"/api/jobs/{jobs[n % len(jobs)]}")
+        return publish_or_report(n)
+
+    return call
+
+
+def _pages(paths: list[str]):
+    return lambda n: Call("GET", paths[n % len(paths)])
+
+
+def _cookie(stack: ChaosStack, email: str, password: str) -> dict[str, str]:
+    """A browser session as the login page gives it (its form's CSRF token, then the cookie)."""
+    browser = requests.Session()
+    page = browser.get(stack.web + "/login", timeout=30).text
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    browser.post(stack.web + "/login", data={"csrf_token": token, "email": email, "password": password},
+                 timeout=30, allow_redirects=False).raise_for_status()
+    return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in browser.cookies)}
+
+
+def _port(stack: ChaosStack, name: str) -> int:
+    return int(stack.urls[name].rsplit(":", 1)[1])
+
+
+@dataclass
+class Sampler:
+    """Every `interval` seconds: each role's /proc sample and the connections each role holds."""
+    stack: ChaosStack
+    interval: float
+    started: float = field(default_factory=time.monotonic)
+    slots: dict[str, int] = field(default_factory=dict)  # gunicorn worker role -> its current pid
+    replaced: list[str] = field(default_factory=list)
+    procs: dict[str, list[tuple[float, procstats.ProcSample]]] = field(default_factory=lambda: defaultdict(list))
+    conns: list[tuple[float, Counter[str]]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        with self.stack.engine.connect() as conn:
+            self.max_files = int(conn.execute(sa.text("SHOW max_files_per_process")).scalar_one())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="chaos-r8-sampler")
+
+    def start(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.take()
+            except Exception as exc:  # noqa: BLE001 -- a lost sample is reported, the soak goes on
+                self.errors.append(f"{exc.__class__.__name__}: {exc}")
+            self._stop.wait(self.interval)
+
+    def _workers(self, tier: str, master: int) -> dict[str, int]:
+        """The master's workers by slot. Every worker is there at the first sample; a pid seen
+        later replaced one (gunicorn starts a new worker when one exits) and takes a free slot."""
+        kids = procstats.children(master)
+        prefix = f"{tier} worker "
+        mine = {r: p for r, p in self.slots.items() if r.startswith(prefix)}
+        first = not mine
+        new = [p for p in kids if p not in mine.values()]
+        free = sorted(r for r, p in mine.items() if p not in kids)
+        for n, pid in enumerate(new, len(mine) + 1):
+            role = free.pop(0) if free else f"{prefix}{n}"
+            if not first:
+                self.replaced.append(f"{role}: pid {mine.get(role, 'none')} replaced by {pid}")
+            self.slots[role] = pid
+        return {r: p for r, p in self.slots.items() if r.startswith(prefix) and p in kids}
+
+    def roles(self) -> dict[str, int]:
+        roles = {name: self.stack.process(name).pid for name in ("moto", "sqsd")}
+        for tier in ("web", "worker"):
+            roles[f"{tier} master"] = self.stack.process(tier).pid
+            roles.update(self._workers(tier, roles[f"{tier} master"]))
+        return roles
+
+    def take(self) -> None:
+        t = time.monotonic() - self.started
+        roles = self.roles()
+        owner = {pid: role for role, pid in roles.items()} | {os.getpid(): "chaos runner"}
+        ports = procstats.tcp_ports(owner)
+        stack = self.stack
+        namer = procstats.FdNamer({stack.cluster.port: "PostgreSQL", stack.moto_port: "moto",
+                                   stack.proxy.port: "moto (proxy)", _port(stack, "web"): "web",
+                                   _port(stack, "worker"): "worker"}, stack.cluster.data)
+        with self.stack.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT pid, backend_type, client_port FROM pg_stat_activity")).all()
+        postmaster = int((self.stack.cluster.data / "postmaster.pid").read_text().split()[0])
+        held: Counter[str] = Counter()
+        roles["postgres postmaster"] = postmaster
+        for row in rows:
+            if row.backend_type == "client backend":
+                holder = owner.get(ports.get(row.client_port), "another process")
+                held[holder] += 1
+                roles[f"postgres backend of {holder} (pid {row.pid})"] = row.pid
+            elif row.backend_type != "autovacuum worker":  # autovacuum workers come and go by design
+                roles[f"postgres {row.backend_type}"] = row.pid
+        self.conns.append((t, held))
+        for role, pid in roles.items():
+            found = procstats.sample(pid, namer)
+            if found is not None:
+                self.procs[role].append((t, found))
+
+
+def _judged_series(result: Result, sampler: Sampler, warm: float, end: float):
+    """Each role's samples after the warm-up, of one pid; a backend that was not there from the
+    warm-up's end to the end (pool overflow) has no start or no end to compare: None."""
+    for role in sorted(sampler.procs):
+        series = [(t, s) for t, s in sampler.procs[role] if t >= warm]
+        if not series:
+            continue
+        if role.startswith(BACKEND) and (series[0][0] > warm + 2 * sampler.interval
+                                         or series[-1][0] < end - 2 * sampler.interval):
+            yield role, None
+            continue
+        pids = sorted({s.pid for _, s in series})
+        current = [s for _, s in series if s.pid == pids[-1]]
+        if len(pids) > 1 or len(current) < 6:
+            result.failures.append(f"{role}: pids {pids} after the warm-up, too few samples of one to judge")
+            continue
+        yield role, current
+
+
+def _judge_processes(result: Result, sampler: Sampler, warm: float, end: float) -> None:
+    judged = dict(_judged_series(result, sampler, warm, end))
+    came_and_went = sum(1 for series in judged.values() if series is None)
+    # A PostgreSQL process's shared-buffer pages are the cluster's, counted once: its own memory
+    # is the rest. A backend's caches (catalog, relations, plans) fill as its connection runs
+    # queries it had not run yet: one the pool seldom handed out during the warm-up fills them
+    # later, up to what the busiest backends already held. So a backend starts from the
+    # largest warmed backend's level; a leak still shows, it keeps growing past that.
+    figures = {}
+    for role, series in judged.items():
+        if series is not None:
+            values = [s.private_kb if role.startswith("postgres") else s.rss_kb for s in series]
+            figures[role] = procstats.growth(values)
+    warmed = max((start for role, (start, _, _) in figures.items() if role.startswith(BACKEND)), default=0)
+    for role, (start, last, change) in figures.items():
+        series = judged[role]
+        private = role.startswith("postgres")
+        line = (f"{role} pid {series[-1].pid}: {'private ' if private else ''}RSS {start / 1024:.1f} -> "
+                f"{last / 1024:.1f} MB ({change:+.1%})")
+        if role.startswith(BACKEND) and start < warmed:
+            change = (last - warmed) / warmed
+            line += f", {change:+.1%} from the warmed backends' {warmed / 1024:.1f} MB"
+        result.check(change < RSS_LIMIT, f"{role}: RSS grew {change:+.1%} after the warm-up")
+        result.notes.append(line + _judge_fds(result, role, series, sampler.max_files))
+    result.notes.append(f"{len(figures)} processes judged; {came_and_went} database backends opened or closed "
+                        f"after the warm-up (pool overflow), counted in the connections only")
+
+
+APART = ("relation files", "accepted connections")
+
+
+def _apart(kind: str) -> str | None:
+    """Kinds of fd counted apart from the open files that must not grow. A PostgreSQL backend
+    keeps the files of the tables and indexes it touched open, a cache bounded by
+    max_files_per_process. A server's accepted connections are its clients' doing: each is
+    judged at the client that opens it (its "tcp to ..."), where a pool bounds it."""
+    if kind == "relation files":
+        return kind
+    return "accepted connections" if kind.startswith("tcp from clients of") else None
+
+
+def _judge_fds(result: Result, role: str, samples: list[procstats.ProcSample], max_files: int) -> str:
+    if any(s.fds is None for s in samples):
+        return ", open files not readable"
+    split = [Counter({(_apart(k) or "own"): n for k, n in s.kinds.items()}) for s in samples]
+    for parts, s in zip(split, samples, strict=True):
+        parts["own"] = s.fds - sum(parts[k] for k in APART)
+    own = [p["own"] for p in split]
+    first, last = procstats.thirds_median(own)
+    text = f", open files {first:g} -> {last:g} (max {'{} -> {}'.format(*procstats.thirds_max(own))})"
+    if last > first:
+        third = max(1, len(samples) // 3)
+        before = max(samples[:third], key=lambda s: s.fds).kinds
+        after = max(samples[-third:], key=lambda s: s.fds).kinds
+        grew = {k: f"{before[k]} -> {n}" for k, n in after.items() if n > before[k] and not _apart(k)}
+        result.failures.append(f"{role}: open files grew, max {first} -> {last}: {grew}")
+    for kind in APART:
+        if any(p[kind] for p in split):
+            a, b = procstats.thirds_max([p[kind] for p in split])
+            text += f" (+ {kind} max {a} -> {b})"
+    relation = max(p["relation files"] for p in split)
+    result.check(relation <= max_files, f"{role}: {relation} relation files open, above max_files_per_process "
+                                        f"{max_files}")
+    return text
+
+
+def _judge_connections(result: Result, sampler: Sampler, warm: float) -> None:
+    series = [held for t, held in sampler.conns if t >= warm]
+    holders = sorted({h for held in series for h in held})
+    for holder in ["all", *holders]:
+        counts = [sum(held.values()) if holder == "all" else held.get(holder, 0) for held in series]
+        first, last = procstats.thirds_median(counts)
+        result.notes.append(f"database connections of {holder}: {first:g} -> {last:g} (max "
+                            f"{'{} -> {}'.format(*procstats.thirds_max(counts))}, range {min(counts)}-{max(counts)})")
+        result.check(last <= first, f"database connections of {holder} grew, {first:g} -> {last:g}")
+        if holder not in ("all", "chaos runner"):
+            result.check(max(counts) <= POOL_BOUND, f"{holder} held {max(counts)} connections (pool bound {POOL_BOUND})")
+
+
+def r8_soak(stack: ChaosStack, form: Form) -> Result:
+    """Reports of each kind and format, activity publishes with their emails, job polls, the
+    teacher's /jobs and /notifications, the student's inbox, logins; every process sampled."""
+    result = Result("R8", f"soak {form.pick(3, 30)} min: RSS, fds, connections")
+    tag = f"R8-{uuid.uuid4().hex[:6]}"
+    duration, interval = form.pick((180, 5.0), (1800, 15.0))
+    since = now()
+    load_ref: list[Load] = []
+    api = Load(stack.web, stack.login(), _api_calls(teacher_classes(stack), tag, load_ref), rate=1.0, connections=6)
+    load_ref.append(api)
+    loads = [api,
+             Load(stack.web, _cookie(stack, *TEACHER), _pages(["/jobs", "/notifications"]), rate=0.5, connections=3),
+             Load(stack.web, _cookie(stack, *STUDENT), _pages(["/notifications"]), rate=0.3, connections=2),
+             Load(stack.web, {}, lambda n: Call("POST", "/api/login", dict(zip(("email", "password"), STUDENT,
+                                                                               strict=True))),
+                  rate=0.1, connections=1)]
+    sampler = Sampler(stack, interval).start()
+    for load in loads:
+        load.start()
+    try:
+        time.sleep(duration)
+    finally:
+        outcome = Outcome([s for load in loads for s in load.stop().samples])
+        sampler.stop()
+        sampler.take()  # the last sample at the very end of the load
+    ended = time.monotonic()
+    count_load(stack, result, outcome, since, tag, timeout=form.pick(90, 600))
+    result.recover_s = time.monotonic() - ended
+    result.p99_ms = outcome.p99_ms()
+    errs = [s for s in outcome.samples if s.status is None or s.status >= 400]
+    result.check(not errs, f"{len(errs)} requests answered >= 400 or not at all, e.g. "
+                           f"{[(s.path, s.status) for s in errs[:3]]}")
+    states = count.jobs_since(stack.engine, since)
+    result.check(set(states) <= {"succeeded"}, f"jobs not succeeded: {dict(states)}")
+    result.check(not sampler.replaced, f"gunicorn workers replaced (no max_requests is set): {sampler.replaced}")
+    result.check(not sampler.errors, f"samples lost: {sampler.errors[:3]}")
+    warm = duration * WARMUP
+    result.notes.append(f"{len(sampler.conns)} samples every {interval:g} s; judged from {warm:.0f} s to "
+                        f"{duration} s; web p99 {result.p99_ms:.0f} ms over {len(outcome.samples)} requests")
+    _judge_processes(result, sampler, warm, duration)
+    _judge_connections(result, sampler, warm)
+    return result
