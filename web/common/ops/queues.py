@@ -14,8 +14,8 @@ Read at most once per CACHE_SECONDS per process and queue pair, errors included,
 polled by many operators costs SQS a few calls a minute. No request waits for SQS once a
 process has read it: a stale reading is answered as it is (`read_at` says when it was taken)
 while one background thread per process and queue pair takes the next (stale-while-revalidate).
-Only a process's very first reading is taken inside a request, bounded by the fast client's
-timeouts. Before this, every request that found the reading stale read SQS and CloudWatch
+A process's first reading is waited for at most FIRST_READ_WAIT seconds (the single read under
+way, however many requests ask); past that the answer says it is `pending`, with no figures. Before this, every request that found the reading stale read SQS and CloudWatch
 itself: a slow SQS (moto with a deep queue took 3 s a call) stalled every poll of every
 process once per CACHE_SECONDS. An error is part of the answer, never raised."""
 from __future__ import annotations
@@ -37,6 +37,7 @@ from core.models import Job
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 5.0
+FIRST_READ_WAIT = 2.0
 COUNTS = {"visible": "ApproximateNumberOfMessages", "in_flight": "ApproximateNumberOfMessagesNotVisible",
           "delayed": "ApproximateNumberOfMessagesDelayed"}
 CLOUDWATCH_LOOKBACK = timedelta(minutes=10)
@@ -62,20 +63,32 @@ def queue_name(url: str) -> str:
 
 
 def figures(services: Services, session: Session) -> dict[str, Any]:
-    """{"main": {...}, "dead": {...} or None, "read_at", "cached_for_seconds"}."""
+    """{"main": {...}, "dead": {...} or None, "read_at", "cached_for_seconds", "pending"}."""
     settings = services.settings
     key = (settings.sqs_queue_url, settings.sqs_dead_letter_queue_url)
     cached = _cache.get(key)
     if cached is None:
-        reading = _read(services, key)
-    else:
-        if time.monotonic() - cached[0] >= CACHE_SECONDS:
-            _refresh_in_background(services, key)
-        reading = cached[1]
+        thread = _refresh_in_background(services, key)
+        thread.join(FIRST_READ_WAIT)
+        cached = _cache.get(key)
+        if cached is None:
+            return _pending(key)
+    elif time.monotonic() - cached[0] >= CACHE_SECONDS:
+        _refresh_in_background(services, key)
+    reading = cached[1]
     main = dict(reading["main"])
     if main["oldest_age_seconds"] is None:
         main.update(oldest_age_seconds=_database_age(session), oldest_age_source="database")
     return {**reading, "main": main}
+
+
+def _pending(key: tuple[str, str | None]) -> dict[str, Any]:
+    def queue(url: str) -> dict[str, Any]:
+        return {"name": queue_name(url), **dict.fromkeys(COUNTS), "error": None, "oldest_age_seconds": None,
+                "oldest_age_source": None, "cloudwatch_error": None}
+
+    return {"main": queue(key[0]), "dead": None if not key[1] else queue(key[1]), "read_at": None,
+            "cached_for_seconds": CACHE_SECONDS, "pending": True}
 
 
 def _read(services: Services, key: tuple[str, str | None]) -> dict[str, Any]:
@@ -89,19 +102,23 @@ def _read(services: Services, key: tuple[str, str | None]) -> dict[str, Any]:
         "dead": None if not key[1] else _depths(services.queue.sqs, key[1]),
         "read_at": utcnow().isoformat(),
         "cached_for_seconds": CACHE_SECONDS,
+        "pending": False,
     }
     with _lock:
         _cache[key] = (taken, reading)
     return reading
 
 
-def _refresh_in_background(services: Services, key: tuple[str, str | None]) -> None:
+def _refresh_in_background(services: Services, key: tuple[str, str | None]) -> threading.Thread:
+    """The read under way for `key`, started if there is none."""
     with _lock:
-        if key in _refreshing:
-            return
+        running = _refreshing.get(key)
+        if running is not None:
+            return running
         thread = threading.Thread(target=_refresh, args=(services, key), name="ops-queue-figures", daemon=True)
         _refreshing[key] = thread
-    thread.start()
+        thread.start()
+    return thread
 
 
 def _refresh(services: Services, key: tuple[str, str | None]) -> None:
