@@ -6,16 +6,15 @@ from flask import g, render_template, request
 
 from core.app import session
 from web.common.ops.access import is_operator
-from web.common.ops.audit_log import AUDIT_LOG, audit_entries, audit_filters, audit_page_items
-from web.common.pagination import PageRequest, paginate
+from web.common.ops.audit_log import audit_listed
+from web.common.ops.live_lists import first_page_poll
 from web.pages.blueprint import bp, console_page
 
 
 @bp.get("/ops/audit")
 @console_page
 def ops_audit():
-    filters = audit_filters(request.args, form=True)
-    page = paginate(session(), audit_entries(g.user, **filters), PageRequest.from_args(request.args),
-                    keyset=AUDIT_LOG)
+    filters, page, rows = audit_listed(session(), g.user, request.args, form=True)
     return render_template("ops/audit.html", title="Audit log", here="audit", page=page, filters=filters,
-                           rows=audit_page_items(session(), page, g.user), operator=is_operator(g.user))
+                           rows=rows, operator=is_operator(g.user),
+                           poll_url=first_page_poll("ops.audit_list", filters, page, request.args))

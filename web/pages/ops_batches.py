@@ -7,16 +7,8 @@ from flask import g, render_template, request
 from core.app import session
 from core.models.jobs import JOB_STATES
 from web.common.ops.access import is_operator
-from web.common.ops.batches import (
-    BATCH_STATES,
-    BATCHES,
-    batch_detail,
-    batch_filters,
-    batch_page_items,
-    batches,
-    visible_batch,
-)
-from web.common.pagination import PageRequest, paginate
+from web.common.ops.batches import BATCH_STATES, batch_detail, batches_listed, visible_batch
+from web.common.ops.live_lists import first_page_poll
 from web.common.refusal import found
 from web.pages.blueprint import bp, console_page
 
@@ -24,11 +16,10 @@ from web.pages.blueprint import bp, console_page
 @bp.get("/ops/batches")
 @console_page
 def ops_batches():
-    filters = batch_filters(request.args, form=True)
-    page = paginate(session(), batches(g.user, **filters), PageRequest.from_args(request.args), keyset=BATCHES)
+    filters, page, rows = batches_listed(session(), g.user, request.args, form=True)
     return render_template("ops/batches.html", title="Batches", here="batches", page=page, filters=filters,
-                           states=BATCH_STATES, rows=batch_page_items(session(), page, g.user),
-                           operator=is_operator(g.user))
+                           states=BATCH_STATES, rows=rows, operator=is_operator(g.user),
+                           poll_url=first_page_poll("ops.batches_list", filters, page, request.args))
 
 
 @bp.get("/ops/batches/<batch_id>")

@@ -19,6 +19,7 @@ from web.common.ops.job_logs import insights_query, window
 from web.common.ops.jobs_bulk import action, count_for, start_bulk
 from web.common.ops.jobs_list import page_of_jobs, rows_json
 from web.common.ops.jobs_params import from_query_string
+from web.common.ops.live_lists import first_page_poll
 from web.common.pagination import PageRequest
 from web.common.refusal import Refusal, found
 from web.pages.blueprint import bp, console_page
@@ -52,6 +53,7 @@ def ops_jobs():
         problem=problem, given=given, args=args, newest_first=query.newest_first if query else True,
         states=FILTER_STATES, types=sorted(JOB_TYPES), operator=is_operator(g.user),
         summary=query.filter.summary() if query else {},
+        poll_url=first_page_poll("ops.list_jobs", args, page, request.args),
     ), status
 
 

@@ -9,16 +9,8 @@ from core.app import session
 from core.jobs.workflows import WORKFLOWS
 from core.models.orchestration import WORKFLOW_STATES
 from web.common.ops.access import is_operator
-from web.common.ops.workflows import (
-    WORKFLOW_LIST,
-    is_finished,
-    visible_workflow,
-    workflow_detail,
-    workflow_filters,
-    workflow_page_items,
-    workflows,
-)
-from web.common.pagination import PageRequest, paginate
+from web.common.ops.live_lists import first_page_poll
+from web.common.ops.workflows import is_finished, visible_workflow, workflow_detail, workflows_listed
 from web.common.refusal import found
 from web.pages.blueprint import bp, console_page
 
@@ -26,12 +18,10 @@ from web.pages.blueprint import bp, console_page
 @bp.get("/ops/workflows")
 @console_page
 def ops_workflows():
-    filters = workflow_filters(request.args, form=True)
-    page = paginate(session(), workflows(g.user, **filters), PageRequest.from_args(request.args),
-                    keyset=WORKFLOW_LIST)
+    filters, page, rows = workflows_listed(session(), g.user, request.args, form=True)
     return render_template("ops/workflows.html", title="Workflows", here="workflows", page=page, filters=filters,
-                           states=WORKFLOW_STATES, names=sorted(WORKFLOWS), operator=is_operator(g.user),
-                           rows=workflow_page_items(session(), page, g.user))
+                           states=WORKFLOW_STATES, names=sorted(WORKFLOWS), operator=is_operator(g.user), rows=rows,
+                           poll_url=first_page_poll("ops.workflows_list", filters, page, request.args))
 
 
 @bp.get("/ops/workflows/<workflow_id>")

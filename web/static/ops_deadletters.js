@@ -1,52 +1,46 @@
-// The dead letters page: poll GET /api/ops/dead-letters with aulaPoll (ETag, Retry-After); when it
-// changed, fetch the server-rendered live part (/ops/dead-letters/live: depth, redriven jobs, the
-// day's depths) and swap it in. The groups below hold the operator's selection, so they are not
-// redrawn: a notice offers to show them again when the queue's messages differ from those drawn.
+// The dead letters page: its live part (/ops/dead-letters/live: depth, redriven jobs, the day's
+// depths) follows GET /api/ops/dead-letters (ops_live.js). The groups and the purge form are
+// drawn again from this page when the queue's messages differ from those drawn, unless the
+// operator is choosing there (a box ticked, the focus inside): then a notice offers to reload.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   const live = document.getElementById("dead-letters-live");
-  const status = document.querySelector("[data-live-status]");
-  const changed = document.querySelector("[data-changed]");
-  const drawn = new Set(Array.from(document.querySelectorAll("[data-message]"), function (row) {
-    return row.dataset.message;
-  }));
-  const purge = document.getElementById("purge-form");
-  if (purge) {
-    purge.addEventListener("submit", function (event) {
-      const count = purge.dataset.count;
-      if (!window.confirm("Delete all " + count + " messages of the dead-letter queue? This cannot be undone.")) {
-        event.preventDefault();
-      }
-    });
-  }
-  if (!live || !window.aulaPoll) return;
-  let first = true;
-  let fetching = false;
-
-  async function refresh() {
-    if (fetching) return;
-    fetching = true;
-    try {
-      const response = await fetch(live.dataset.liveUrl, { credentials: "same-origin", headers: { "Accept": "text/html" } });
-      if (!response.ok) throw new Error("HTTP " + response.status);
-      live.innerHTML = await response.text();
-      if (status) status.textContent = "Updated " + new Date().toLocaleTimeString() + ".";
-    } catch (error) {
-      if (status) status.textContent = "Could not update (" + error.message + "); retrying.";
-    } finally {
-      fetching = false;
+  const groups = document.getElementById("dead-letters-groups");
+  let drawn = messagesDrawn();
+  document.addEventListener("submit", function (event) {
+    const purge = event.target.closest("#purge-form");
+    if (purge && !window.confirm("Delete all " + purge.dataset.count + " messages of the dead-letter queue? This cannot be undone.")) {
+      event.preventDefault();
     }
-  }
+  });
+  if (!live || !window.aulaOpsLive) return;
 
+  function messagesDrawn() {
+    return new Set(Array.from(document.querySelectorAll("[data-message]"), function (row) { return row.dataset.message; }));
+  }
   function sameMessages(body) {
     const now = new Set();
     (body.groups || []).forEach(function (group) {
       group.messages.forEach(function (message) { now.add(message.message_id); });
     });
-    if (now.size !== drawn.size) return false;
-    for (const id of now) if (!drawn.has(id)) return false;
-    return true;
+    return now.size === drawn.size && Array.from(now).every(function (id) { return drawn.has(id); });
   }
+  const redrawGroups = groups ? window.aulaOpsLive(groups) : null;
+  function choosing() {
+    return groups.querySelector("input:checked") !== null || groups.contains(document.activeElement);
+  }
+
+  const refresh = window.aulaOpsLive(live, {
+    onBody: function (body) {
+      if (!groups || !body.configured || sameMessages(body)) return;
+      const changed = groups.querySelector("[data-changed]");
+      if (choosing()) {
+        if (changed) changed.hidden = false;
+      } else {
+        redrawGroups().then(function () { drawn = messagesDrawn(); });
+      }
+    }
+  });
 
   // The jobs just redriven are no longer in the queue, so the look does not change with them:
   // while one of them is unfinished, the live part is fetched again every few seconds.
@@ -60,12 +54,4 @@ document.addEventListener("DOMContentLoaded", function () {
     if (!following()) return;
     setTimeout(function () { refresh().then(follow); }, 2000);
   })();
-
-  window.aulaPoll(live.dataset.pollUrl, function (body) {
-    if (changed && body.configured) changed.hidden = sameMessages(body);
-    if (first) { first = false; return; }  // the page was rendered from the same look
-    refresh();
-  }, {
-    onError: function (code) { if (status) status.textContent = "Stopped updating (HTTP " + code + "); reload the page."; }
-  });
 });

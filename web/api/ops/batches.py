@@ -3,24 +3,22 @@ newest first by cursor, and one batch with its counters, follow-up, creator and 
 while it is open)."""
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import request
 
 from core.app import session
 from core.models.jobs import TERMINAL_STATES
 from web.api.guard import current_user
 from web.api.ops.blueprint import bp, console_required
 from web.api.polling import polled
-from web.common.ops.batches import BATCHES, batch_detail, batch_filters, batch_page_items, batches, visible_batch
-from web.common.pagination import PageRequest, paginate
+from web.common.ops.batches import batch_detail, batches_listed, visible_batch
 from web.common.refusal import found
 
 
 @bp.get("/ops/batches")
 @console_required
 def batches_list():
-    user, req, filters = current_user(), PageRequest.from_args(request.args), batch_filters(request.args)
-    page = paginate(session(), batches(user, **filters), req, keyset=BATCHES)
-    return jsonify({"items": batch_page_items(session(), page, user), **filters, **page.meta()})
+    filters, page, rows = batches_listed(session(), current_user(), request.args)
+    return polled({"items": rows, **filters, **page.meta()}, finished=False)
 
 
 @bp.get("/ops/batches/<batch_id>")

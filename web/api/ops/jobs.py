@@ -37,8 +37,9 @@ def list_jobs():
     req = PageRequest.from_args(request.args)
     query = from_query_string(db, viewer, request.args)
     page = page_of_jobs(db, viewer, query, req)
-    return jsonify({"items": rows_json(db, viewer, page.items), "filter": query.filter.summary(),
-                    "sort": "newest" if query.newest_first else "oldest", **page.meta()})
+    # Polled by the console's list (its first page): ETag and Retry-After like every polled resource.
+    return polled({"items": rows_json(db, viewer, page.items), "filter": query.filter.summary(),
+                   "sort": "newest" if query.newest_first else "oldest", **page.meta()}, finished=False)
 
 
 @bp.get("/ops/jobs/<job_id>")

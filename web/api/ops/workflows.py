@@ -1,33 +1,23 @@
 """/api/ops/workflows: the workflows an operator (all) or an admin (their institution's) may see,
-newest first by cursor, and one workflow with its steps, timings and compensations (polled while
-it runs)."""
+newest first by cursor (polled by the console's list: ETag, Retry-After), and one workflow with
+its steps, timings and compensations (polled while it runs)."""
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import request
 
 from core.app import session
 from web.api.guard import current_user
 from web.api.ops.blueprint import bp, console_required
 from web.api.polling import polled
-from web.common.ops.workflows import (
-    WORKFLOW_LIST,
-    is_finished,
-    visible_workflow,
-    workflow_detail,
-    workflow_filters,
-    workflow_page_items,
-    workflows,
-)
-from web.common.pagination import PageRequest, paginate
+from web.common.ops.workflows import is_finished, visible_workflow, workflow_detail, workflows_listed
 from web.common.refusal import found
 
 
 @bp.get("/ops/workflows")
 @console_required
 def workflows_list():
-    user, req, filters = current_user(), PageRequest.from_args(request.args), workflow_filters(request.args)
-    page = paginate(session(), workflows(user, **filters), req, keyset=WORKFLOW_LIST)
-    return jsonify({"items": workflow_page_items(session(), page, user), **filters, **page.meta()})
+    filters, page, rows = workflows_listed(session(), current_user(), request.args)
+    return polled({"items": rows, **filters, **page.meta()}, finished=False)
 
 
 @bp.get("/ops/workflows/<workflow_id>")

@@ -24,7 +24,7 @@ from web.common.ops.access import owners_in_scope
 from web.common.ops.batches import people, person
 from web.common.ops.batches_filters import identifier, word
 from web.common.ops.workflows import redacted
-from web.common.pagination import Keyset, Page
+from web.common.pagination import Keyset, Page, PageRequest, paginate
 
 #: Newest first, ties by id newest first: the order of ix_audit_log_created read backwards.
 AUDIT_LOG = Keyset(((AuditEntry.created_at, True), (AuditEntry.id, True)))
@@ -64,3 +64,11 @@ def entry_json(entry: AuditEntry, actor: User | None, viewer: User) -> dict[str,
 def audit_page_items(session: Session, page: Page[AuditEntry], viewer: User) -> list[dict[str, Any]]:
     actors = people(session, (e.actor_id for e in page.items))
     return [entry_json(e, actors.get(e.actor_id), viewer) for e in page.items]
+
+
+def audit_listed(session: Session, viewer: User, args: Mapping[str, str],
+                 form: bool = False) -> tuple[dict[str, Any], Page[AuditEntry], list[dict[str, Any]]]:
+    """The log as GET /api/ops/audit and /ops/audit show it: (filters, page, rows)."""
+    filters = audit_filters(args, form)
+    page = paginate(session, audit_entries(viewer, **filters), PageRequest.from_args(args), keyset=AUDIT_LOG)
+    return filters, page, audit_page_items(session, page, viewer)

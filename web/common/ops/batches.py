@@ -155,3 +155,11 @@ def batch_detail(session: Session, batch: Batch, viewer: User, args: Mapping[str
     body["created_by_job"] = job_brief(related.get(batch.parent_job_id))
     body["jobs"] = {"items": [job_brief(j) for j in page.items], "job_state": job_state, **page.meta()}
     return body, page
+
+
+def batches_listed(session: Session, viewer: User, args: Mapping[str, str],
+                   form: bool = False) -> tuple[dict[str, Any], Page[Batch], list[dict[str, Any]]]:
+    """The list as GET /api/ops/batches and /ops/batches show it: (filters, page, rows)."""
+    filters = batch_filters(args, form)
+    page = paginate(session, batches(viewer, **filters), PageRequest.from_args(args), keyset=BATCHES)
+    return filters, page, batch_page_items(session, page, viewer)

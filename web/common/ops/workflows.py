@@ -21,7 +21,7 @@ from web.common.dates import iso
 from web.common.ops.access import jobs_in_scope
 from web.common.ops.batches import job_brief, of_institution, owned_in_scope, people, person
 from web.common.ops.batches_filters import choice, identifier, word
-from web.common.pagination import Keyset, Page
+from web.common.pagination import Keyset, Page, PageRequest, paginate
 
 #: The list: newest first, ties by id.
 WORKFLOW_LIST = Keyset(((Workflow.created_at, True), (Workflow.id, False)))
@@ -149,3 +149,11 @@ def workflow_detail(session: Session, workflow: Workflow, viewer: User) -> dict[
     return {**workflow_summary(workflow, owner, viewer), "params": redacted(workflow.params or {}),
             "steps": steps, "compensations": compensations}
 
+
+def workflows_listed(session: Session, viewer: User, args: Mapping[str, str],
+                     form: bool = False) -> tuple[dict[str, Any], Page[Workflow], list[dict[str, Any]]]:
+    """The list as GET /api/ops/workflows and /ops/workflows show it: (filters, page, rows). `form`:
+    the page's GET form, whose empty values mean any (the API refuses them)."""
+    filters = workflow_filters(args, form)
+    page = paginate(session, workflows(viewer, **filters), PageRequest.from_args(args), keyset=WORKFLOW_LIST)
+    return filters, page, workflow_page_items(session, page, viewer)
