@@ -47,7 +47,8 @@ class Kills:
     spared: int = 0
 
     def note(self) -> str:
-        return f"{self.done} kills, {sum(self.hit.values())} of them mid-job {dict(self.hit)}, {self.spared} spared"
+        return (f"{self.done} kills, {sum(self.hit.values())} of a worker holding a running job {dict(self.hit)}, "
+                f"{self.spared} spared")
 
 
 def _kill_one(stack: ChaosStack, kills: Kills, rng: random.Random) -> None:
