@@ -39,3 +39,18 @@ def activity_path(activity_id: int) -> str:
     """The activity's page, the `link` of every notification about it (core.links.absolute makes
     the URL an email carries)."""
     return f"/activities/{activity_id}"
+
+
+def notice_key(activity_id: int, notice: str) -> str:
+    """The in-app key of a "changed" or "unpublished" notice."""
+    return (changed_notification_key if notice == "changed" else unpublished_notification_key)(activity_id)
+
+
+def notice_batch_key(activity_id: int, notice: str) -> str:
+    """The one batch of emails of a notice (batches.key, unique): a second job finds it."""
+    return f"activity:{activity_id}:{notice}-emails"
+
+
+def notice_email_key(activity_id: int, notice: str, student_id: int) -> str:
+    """One student's one email of a notice (effects.key)."""
+    return f"email:activity-{notice}:{activity_id}:student:{student_id}"

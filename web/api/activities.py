@@ -169,7 +169,7 @@ def edit(activity_id: int):
     except NotEditable as exc:
         db.rollback()
         return json_error(409, exc.message, field=exc.field)
-    db.commit()
+    commit_and_send(db, services().queue)
     return jsonify({"activity": activity_json(activity), "notified": notified})
 
 
@@ -179,5 +179,5 @@ def unpublish(activity_id: int):
     user, db = current_user(), session()
     activity = found(teacher_activity(db, user, activity_id), f"activity {activity_id} not found")
     notified = unpublish_activity(db, activity, utcnow())
-    db.commit()
+    commit_and_send(db, services().queue)
     return jsonify({"activity": activity_json(activity), "notified": notified})

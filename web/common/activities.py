@@ -21,7 +21,8 @@ from core.activities import (
     unpublished_notification_key,
 )
 from core.db import UTCDateTime, utcnow
-from core.jobs.types import ACTIVITY_FANOUT, ActivityFanoutPayload
+from core.jobs.outbox import new_job
+from core.jobs.types import ACTIVITY_FANOUT, ACTIVITY_NOTICE, ActivityFanoutPayload, ActivityNoticePayload
 from core.models import Activity, Batch, Enrollment, Grade, Job, Notification, SchoolClass, Submission, User
 from core.models.jobs import LISTED
 from web.common.classes import student_count
@@ -298,7 +299,8 @@ def edit_activity(db: Session, activity: Activity, changes: dict[str, Any], now:
     were told. A published activity's students get one "changed" notification each, the first
     time it changes; later edits tell nobody again (the page always shows the current text).
     A scheduled one tells nobody (nobody has seen it) and may move its publish time; an
-    unpublished one cannot change. The caller commits."""
+    unpublished one cannot change. The students told get the email of it per their preference
+    (an `activity_notice` job). The caller commits and sends (core.jobs.outbox.commit_and_send)."""
     now = now or utcnow()
     activity = _lock(db, activity)
     if activity.status == "unpublished":
@@ -320,9 +322,10 @@ def edit_activity(db: Session, activity: Activity, changes: dict[str, Any], now:
         return 0
     school_class = activity.school_class
     what = ", ".join(_FIELD_WORDS[name] for name in changed)
-    return _notify_class(db, activity, "activity_changed", changed_notification_key(activity.id),
+    told = _notify_class(db, activity, "activity_changed", changed_notification_key(activity.id),
                          f"Changed in {school_class.code}: {activity.title}",
                          f"Your teacher changed this activity ({what}). Open it to see the current version.", now)
+    return _email_notice(db, activity, "changed", told)
 
 
 _FIELD_WORDS = {"title": "title", "description": "description", "due_at": "due date", "allow_late": "late work",
@@ -332,8 +335,8 @@ _FIELD_WORDS = {"title": "title", "description": "description", "due_at": "due d
 def unpublish_activity(db: Session, activity: Activity, now: datetime | None = None) -> int:
     """Take the activity back (students no longer see it) and return how many were told. A
     scheduled one is cancelled: it is never published and nobody is told. Students told of a
-    published one get one "unpublished" notification each, once. Already unpublished: nothing
-    happens (0). The caller commits."""
+    published one get one "unpublished" notification each, once, and its email per their
+    preference. Already unpublished: nothing happens (0). The caller commits and sends."""
     now = now or utcnow()
     activity = _lock(db, activity)
     if activity.status == "unpublished":
@@ -348,10 +351,22 @@ def unpublish_activity(db: Session, activity: Activity, now: datetime | None = N
     db.flush()
     if not was_published:
         return 0
-    return _notify_class(db, activity, "activity_changed", unpublished_notification_key(activity.id),
+    told = _notify_class(db, activity, "activity_changed", unpublished_notification_key(activity.id),
                          f"Withdrawn in {activity.school_class.code}: {activity.title}",
                          "Your teacher unpublished this activity: there is nothing to hand in for it any more.", now,
                          link=None)
+    return _email_notice(db, activity, "unpublished", told)
+
+
+def _email_notice(db: Session, activity: Activity, notice: str, told: int) -> int:
+    """The emails of a notice just written in the app, routed like every kind (worker/handlers/
+    activity_notices.py): one job in this transaction, only when someone was told now, so a
+    later edit enqueues nothing. Outside the teacher's cap on requests in flight: the edit is
+    done, and refusing its emails would leave the students told in the app only. Returns `told`."""
+    if told:
+        new_job(db, ACTIVITY_NOTICE, ActivityNoticePayload(activity_id=activity.id, notice=notice),
+                activity.school_class.teacher_id)
+    return told
 
 
 def _notify_class(db: Session, activity: Activity, kind: str, key: str, title: str, body: str, now: datetime,

@@ -234,7 +234,7 @@ def edit_activity_page(activity_id: int):
     except NotEditable as exc:
         db.rollback()
         return _edit_page(activity, form, FormProblem(exc.message), 409)
-    db.commit()
+    commit_and_send(db, services().queue)
     return redirect(url_for("pages.activity_page", activity_id=activity.id), code=303)
 
 
@@ -248,7 +248,7 @@ def unpublish_activity_page(activity_id: int):
         return render_template("teacher/unpublish.html", title=f"Unpublish {activity.title}", activity=activity,
                                school_class=activity.school_class, students=student_count(db, activity.school_class))
     unpublish_activity(db, activity, utcnow())
-    db.commit()
+    commit_and_send(db, services().queue)
     return redirect(url_for("pages.activity_page", activity_id=activity.id), code=303)
 
 

@@ -39,6 +39,7 @@ def load() -> dict[str, Handler[Any]]:
     """Import every handler module (each registers itself) and return the registry."""
     from worker.handlers import (  # noqa: F401
         activities,
+        activity_notices,
         canary,
         digests,
         email,
