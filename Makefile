@@ -22,8 +22,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(PY) -m devstack.run
 
+# Two pytest-xdist workers: the chaos scenarios (minutes of mostly waiting on their own stack) run
+# on one while the other takes the rest, and the two share what is left (tests/conftest.py names
+# the groups that stay on one worker). PYTEST_ARGS come after, so PYTEST_ARGS="-n 0" runs serially.
+TEST_WORKERS ?= -n 2 --dist loadgroup
+
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
