@@ -25,6 +25,13 @@ from chaos.scenarios.common import Form, count_load, mixed_calls, now, teacher_c
 from chaos.stack import TEACHER, ChaosStack
 
 STUDENT = ("student01@aula.local", "aula-student")
+# Logins in a loop as a user of their own: past 50 live logins a new one ends the oldest
+# (core/auth.py MAX_LOGINS_PER_USER), which would end the student's browser session (the long
+# form's first run: 393 inbox views redirected to /login after 500 s).
+LOGIN_USER = ("teacher2@aula.local", "aula-teacher")
+# moto keeps every email and object it was given (the counts read them back): it grows with the
+# work by design, so its RSS is shown, not judged.
+STAND_INS = ("moto",)
 WARMUP = 0.22  # of the run: pools filled, every worker has built each kind of report
 RSS_LIMIT = 0.10
 BACKEND = "postgres backend"
@@ -190,7 +197,10 @@ def _judge_processes(result: Result, sampler: Sampler, warm: float, end: float) 
         if role.startswith(BACKEND) and start < warmed:
             change = (last - warmed) / warmed
             line += f", {change:+.1%} from the warmed backends' {warmed / 1024:.1f} MB"
-        result.check(change < RSS_LIMIT, f"{role}: RSS grew {change:+.1%} after the warm-up")
+        if role in STAND_INS:
+            line += " (the AWS stand-in keeps every email and object: shown, not judged)"
+        else:
+            result.check(change < RSS_LIMIT, f"{role}: RSS grew {change:+.1%} after the warm-up")
         result.notes.append(line + _judge_fds(result, role, series, sampler.max_files))
     result.notes.append(f"{len(figures)} processes judged; {came_and_went} database backends opened or closed "
                         f"after the warm-up (pool overflow), counted in the connections only")
@@ -260,7 +270,7 @@ def r8_soak(stack: ChaosStack, form: Form) -> Result:
     loads = [api,
              Load(stack.web, _cookie(stack, *TEACHER), _pages(["/jobs", "/notifications"]), rate=0.5, connections=3),
              Load(stack.web, _cookie(stack, *STUDENT), _pages(["/notifications"]), rate=0.3, connections=2),
-             Load(stack.web, {}, lambda n: Call("POST", "/api/login", dict(zip(("email", "password"), STUDENT,
+             Load(stack.web, {}, lambda n: Call("POST", "/api/login", dict(zip(("email", "password"), LOGIN_USER,
                                                                                strict=True))),
                   rate=0.1, connections=1)]
     sampler = Sampler(stack, interval).start()
@@ -276,8 +286,9 @@ def r8_soak(stack: ChaosStack, form: Form) -> Result:
     count_load(stack, result, outcome, since, tag, timeout=form.pick(90, 600))
     result.recover_s = time.monotonic() - ended
     result.p99_ms = outcome.p99_ms()
-    errs = [s for s in outcome.samples if s.status is None or s.status >= 400]
-    result.check(not errs, f"{len(errs)} requests answered >= 400 or not at all, e.g. "
+    # Nothing in the mix redirects: a 3xx is a page sent to /login, a session lost.
+    errs = [s for s in outcome.samples if s.status is None or s.status >= 300]
+    result.check(not errs, f"{len(errs)} requests answered >= 300 or not at all, e.g. "
                            f"{[(s.path, s.status) for s in errs[:3]]}")
     states = count.jobs_since(stack.engine, since)
     result.check(set(states) <= {"succeeded"}, f"jobs not succeeded: {dict(states)}")
