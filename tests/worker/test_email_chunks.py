@@ -21,7 +21,7 @@ from tests.sqsd import deliver, pump
 from tests.support.ses import SentMail
 from web.common.activities import publish_activity
 from worker import outages
-from worker.effects import record_effect
+from worker.effects import is_intent, record_effect
 from worker.handlers import email as email_handler
 from worker.handlers.email import RECORD_EVERY
 
@@ -63,12 +63,20 @@ def _effects(db, activity) -> set[str]:
     return set(db.scalars(sa.select(Effect.key).where(Effect.key.like(f"email:activity:{activity.id}:%"))))
 
 
+def _intents(db, activity) -> set[str]:
+    """The keys noted before their send whose outcome is not recorded."""
+    db.expire_all()
+    return {e.key for e in db.scalars(sa.select(Effect).where(Effect.key.like(f"email:activity:{activity.id}:%")))
+            if is_intent(e.detail)}
+
+
 class _Ses:
     """The mailer's SES client with a script: `before(n, to)` runs before the n-th send (1-based)
-    and may raise; `refused` addresses answer MessageRejected, as a suppressed address does."""
+    and `after(n, to)` once SES accepted it, and either may raise; `refused` addresses answer
+    MessageRejected, as a suppressed address does."""
 
-    def __init__(self, real, refused: frozenset[str] = frozenset(), before=None):
-        self.real, self.refused, self.before, self.calls = real, refused, before, 0
+    def __init__(self, real, refused: frozenset[str] = frozenset(), before=None, after=None):
+        self.real, self.refused, self.before, self.after, self.calls = real, refused, before, after, 0
 
     def send_email(self, **kwargs):
         self.calls += 1
@@ -78,7 +86,10 @@ class _Ses:
         if to in self.refused:
             raise ClientError({"Error": {"Code": "MessageRejected", "Message": "Address is on the suppression list"}},
                               "SendEmail")
-        return self.real.send_email(**kwargs)
+        answer = self.real.send_email(**kwargs)
+        if self.after is not None:
+            self.after(self.calls, to)
+        return answer
 
 
 @pytest.fixture
@@ -199,39 +210,132 @@ def test_throttling_mid_chunk_keeps_what_was_sent_and_the_retry_sends_only_the_r
     assert (row.attempts, row.result["already_sent"], row.result["sent"]) == (2, throttled_at - 1, 20 - throttled_at + 1)
 
 
-def test_a_worker_killed_mid_chunk_resends_only_the_emails_it_had_not_recorded(worker_client, db, make_job,
-                                                                                sent, ses):
+def _take_over(db, job) -> None:
+    """sqsd redelivers once the dead run's lease has expired: the next attempt takes it over."""
+    db.execute(sa.update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    db.commit()
+
+
+def test_a_worker_killed_right_after_ses_accepted_an_email_sends_nothing_twice(worker_client, db, make_job,
+                                                                               sent, ses):
     teacher, students, activity = _lesson(db, 30)
     job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
-    killed_at = RECORD_EVERY + 5
+    killed_at = RECORD_EVERY + 5  # past a checkpoint, its answer and those before it since not checkpointed
 
     def die(n, _to):
         if n == killed_at:
             raise _Killed()
 
-    ses.before = die
+    ses.after = die
     with pytest.raises(_Killed):
         deliver(worker_client, envelope_for(job).to_json())
     row = _job(db, job.id)
     assert row.state == "running" and row.progress == RECORD_EVERY * 100 // 30
-    recorded = _effects(db, activity)
-    assert len(recorded) == RECORD_EVERY and sent.count() == killed_at - 1
+    # Every email SES accepted has its row: the earlier ones with their answer (committed with
+    # the next one's intent), the last one as the intent noted before its send.
+    last = email_effect_key(activity.id, students[killed_at - 1].id)
+    assert sent.count() == killed_at == len(_effects(db, activity)) and _intents(db, activity) == {last}
 
-    # sqsd redelivers once the dead run's lease has expired: the next attempt takes it over.
-    ses.before = None
-    db.execute(sa.update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
-    db.commit()
+    ses.after = None
+    _take_over(db, job)
     assert deliver(worker_client, envelope_for(job).to_json(), receive_count=2).get_json()["outcome"] == "succeeded"
 
-    # Sent twice: exactly the emails SES accepted after the last checkpoint, the window the
-    # handler documents (at most RECORD_EVERY). Everything recorded went out once.
-    window = killed_at - 1 - RECORD_EVERY
-    assert sent.count() == 30 + window and len(_effects(db, activity)) == 30
-    twice = {address for address, n in sent.recipients().items() if n == 2}
-    assert twice == {s.email for s in students[RECORD_EVERY:killed_at - 1]}
-    assert set(sent.recipients().values()) <= {1, 2}
+    assert sent.count() == 30 and sent.recipients() == {s.email: 1 for s in students}
+    assert len(_effects(db, activity)) == 30 and not _intents(db, activity)
     row = _job(db, job.id)
-    assert (row.state, row.attempts, row.result["already_sent"]) == ("succeeded", 2, RECORD_EVERY)
+    assert (row.state, row.attempts, row.result["already_sent"], row.result["sent"]) == (
+        "succeeded", 2, killed_at, 30 - killed_at)
+    assert row.result["unconfirmed"] == [students[killed_at - 1].id]
+    assert row.result["batch_counts"] == {"succeeded": 30, "failed": 0}
+    detail = db.get(Effect, last).detail
+    assert (detail["unconfirmed"], detail["answer_lost"], detail["message_id"]) == (True, True, None)
+
+
+def test_a_worker_killed_between_an_intent_and_its_send_reports_that_email_unconfirmed(worker_client, db, make_job,
+                                                                                       sent, ses):
+    """The one window left: the intent committed, the request not yet at SES. Nothing tells the
+    retry that it never went out, so it is reported, not sent (maybe a second time)."""
+    teacher, students, activity = _lesson(db, 4)
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+
+    def die(n, _to):
+        if n == 2:
+            raise _Killed()
+
+    ses.before = die
+    with pytest.raises(_Killed):
+        deliver(worker_client, envelope_for(job).to_json())
+    ses.before = None
+    _take_over(db, job)
+    assert deliver(worker_client, envelope_for(job).to_json(), receive_count=2).get_json()["outcome"] == "succeeded"
+
+    assert sent.recipients() == {s.email: 1 for s in students if s is not students[1]}
+    result = _job(db, job.id).result
+    assert (result["unconfirmed"], result["already_sent"], result["sent"]) == ([students[1].id], 2, 2)
+
+
+def test_a_refusal_not_yet_recorded_when_the_worker_died_is_reported_unconfirmed(worker_client, db, make_job, sent,
+                                                                                 ses, monkeypatch):
+    teacher, students, activity = _lesson(db, 4)
+    ses.refused = frozenset({students[1].email})
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+    real, calls = email_handler.note_intent, {"n": 0}
+
+    def die_at_the_third(*args, **kwargs):  # the refusal's row is deleted with the next intent
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise _Killed()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(email_handler, "note_intent", die_at_the_third)
+    with pytest.raises(_Killed):
+        deliver(worker_client, envelope_for(job).to_json())
+    monkeypatch.setattr(email_handler, "note_intent", real)
+    _take_over(db, job)
+    assert deliver(worker_client, envelope_for(job).to_json(), receive_count=2).get_json()["outcome"] == "succeeded"
+
+    assert sent.recipients() == {s.email: 1 for s in students if s is not students[1]}
+    result = _job(db, job.id).result
+    assert (result["unconfirmed"], result["failed"], result["already_sent"]) == ([students[1].id], 0, 2)
+
+
+def test_an_intent_of_another_job_is_reported_unconfirmed_and_left_to_it(worker_client, db, make_job, sent):
+    teacher, students, activity = _lesson(db, 3)
+    other = make_job("email_chunk", _chunk(activity, students[:1]), owner_id=teacher.id)
+    key = email_effect_key(activity.id, students[0].id)
+    record_effect(db, key, other.id, {"to_user_id": students[0].id, "template": "activity_published",
+                                      "state": "sending"})
+    db.commit()
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
+    assert sent.recipients() == {s.email: 1 for s in students[1:]}
+    result = _job(db, job.id).result
+    assert (result["unconfirmed"], result["already_sent"], result["sent"]) == ([students[0].id], 1, 2)
+    db.expire_all()
+    assert is_intent(db.get(Effect, key).detail) and db.get(Effect, key).job_id == other.id
+
+
+def test_an_email_taken_by_another_job_after_the_check_is_not_sent(worker_app, worker_client, db, make_job, sent,
+                                                                   ses):
+    """The intent's insert, not the first look, decides who sends: a second job with the same keys
+    (enqueued twice) that notes an email first keeps this one from sending it."""
+    teacher, students, activity = _lesson(db, 3)
+    other = make_job("email_chunk", _chunk(activity, students[2:]), owner_id=teacher.id)
+    job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+
+    def other_job_notes_the_third(n, _to):
+        if n == 1:
+            with worker_app.extensions["aula"].db.sessions() as side:
+                record_effect(side, email_effect_key(activity.id, students[2].id), other.id,
+                              {"message_id": "by-the-other-job"})
+                side.commit()
+
+    ses.before = other_job_notes_the_third
+    assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
+    assert sent.recipients() == {s.email: 1 for s in students[:2]}
+    result = _job(db, job.id).result
+    assert (result["sent"], result["already_sent"]) == (2, 1)
 
 
 def test_progress_and_the_lease_move_as_a_chunk_advances(worker_app, worker_client, db, make_job, sent, ses):
@@ -261,17 +365,21 @@ def test_a_slow_ses_makes_a_checkpoint_by_time_alone(worker_app, worker_client, 
     monkeypatch.setattr(email_handler, "RECORD_INTERVAL", 0.0)  # every send is "too long" after the last
     teacher, students, activity = _lesson(db, 4)
     job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
-    recorded_before_each_send: list[int] = []
+    progress_before_each_send: list[int] = []
+    intents_before_each_send: list[int] = []
     engine = worker_app.extensions["aula"].db.engine
 
-    def count(_n, _to):
+    def look(_n, _to):  # committed state only
         with engine.connect() as conn:
-            recorded_before_each_send.append(conn.execute(
-                sa.select(sa.func.count()).select_from(Effect).where(Effect.job_id == job.id)).scalar_one())
+            progress_before_each_send.append(conn.execute(sa.select(Job.progress).where(Job.id == job.id)).scalar_one())
+            details = conn.execute(sa.select(Effect.detail).where(Effect.job_id == job.id)).scalars()
+            intents_before_each_send.append(sum(is_intent(detail) for detail in details))
 
-    ses.before = count
+    ses.before = look
     assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
-    assert recorded_before_each_send == [0, 1, 2, 3] and len(_effects(db, activity)) == 4
+    assert progress_before_each_send == [0, 25, 50, 75] and len(_effects(db, activity)) == 4
+    # Each send's intent is committed before it, and only that one is without its outcome.
+    assert intents_before_each_send == [1, 1, 1, 1] and not _intents(db, activity)
 
 
 def test_cancelling_a_running_chunk_stops_it_at_its_next_checkpoint_and_the_batch_counts_what_went_out(
@@ -395,5 +503,8 @@ def test_an_outage_longer_than_the_lease_allows_gives_up_recording(worker_client
 
     monkeypatch.setattr(lifecycle, "checkpoint", down)
     deliver(worker_client, envelope_for(job).to_json())
-    # One try, then no more: the margin leaves no time under the lease.
-    assert calls["n"] == 3 and len(_effects(db, activity)) == RECORD_EVERY
+    # One try, then no more: the margin leaves no time under the lease. Each send's outcome was
+    # committed with the next one's intent, so only the last is left without one: its retry
+    # reports it unconfirmed rather than sending it again.
+    assert calls["n"] == 3 and len(_effects(db, activity)) == 2 * RECORD_EVERY
+    assert _intents(db, activity) == {email_effect_key(activity.id, students[2 * RECORD_EVERY - 1].id)}

@@ -9,29 +9,39 @@ template shows, so an email reflects the data at sending time and a queued job s
 across deploys. The effect key names the email's meaning (this activity, this student), not
 the job, so even a second job for the same email does not send it again.
 
-A chunk sends one by one and records what it sent in groups: every RECORD_EVERY sends (or
-RECORD_INTERVAL seconds) one transaction inserts the group's effect rows, in one statement,
-with the job's progress, lease and counts so far (`ctx.checkpoint`). What is recorded is never
-sent again: the retry of a chunk, whatever ended the run, skips every key it finds. What is not
-recorded yet is the at-least-once window: if the worker dies after SES accepted an email and
-before its group committed, the retry sends that email again (SES takes no idempotency key).
-The window is at most RECORD_EVERY emails per crash, against one commit per email otherwise.
-Any error that ends the run early records the group first, so only a dead process opens it:
-when the database itself is what failed (an outage, a fail-over), the run keeps trying to record
-what SES accepted until shortly before its lease would expire (make chaos, R5), since only this
-run knows what it sent.
+A chunk sends one by one, and each send is noted before it is made: one small transaction
+inserts the email's effect row marked as sending (worker/effects.py note_intent) and commits it
+(on PostgreSQL with synchronous_commit off), then SES is asked, then the answer is written on
+that row by the next such transaction (or by a checkpoint, or by whatever ends the run). Every
+RECORD_EVERY sends (or RECORD_INTERVAL seconds) a checkpoint commits the job's progress, lease
+and counts so far (`ctx.checkpoint`). A key that has a row is never sent again, by the retry of
+the chunk or by another job: whatever ended the run, and wherever the worker was killed, no
+email is sent twice. A row still marked as sending when a run finds it is an email whose run
+died between its intent and the recording of SES's answer: it is treated like a send whose
+answer never came (below): counted as sent, listed as unconfirmed, written so on its row (when
+this job noted it), and not sent again. Almost always it did go out (the answer is lost, not
+the email); only a worker killed in the microseconds between the intent's commit and its request
+reaching SES leaves such an email unsent, and then it is reported unconfirmed, not lost in
+silence. The same holds for a refusal whose row was not deleted yet: the retry lists it as
+unconfirmed, not as refused. With synchronous_commit off only a crash of the database server
+can lose intents (its last fraction of a second): their emails are then known only by their
+outcome, and a run killed before it recorded them sends them again on retry, as every email
+did before intents (at most RECORD_EVERY). Any error that ends the run early records the
+outcomes first: when the database itself is what failed (an outage, a fail-over), the run keeps
+trying to record what SES answered until shortly before its lease would expire (make chaos, R5),
+since only this run knows it.
 
 A send that timed out waiting for SES's answer is ambiguous: the request may have arrived (SES
 takes no idempotency key, and botocore does not retry SendEmail for that reason, core/aws.py).
 It is recorded as sent but unconfirmed, listed in the result, and not sent again: a student
 emailed twice about the same activity is the failure this design avoids. A send that never
-connected is not ambiguous: it is retried with the job.
+connected is not ambiguous: its intent is deleted and it is retried with the job.
 
 A recipient SES refuses for good (a bounced or suppressed address, a malformed one) or who no
-longer exists is listed in the result with the reason and does not stop the others; a chunk
-fails only when every one of its emails was refused (e.g. an unverified sender), with the
-reason. SES throttling stops the chunk where it is: what was sent is recorded, the job is
-retried with backoff, and the retry sends the rest.
+longer exists is listed in the result with the reason (its intent deleted, so it is not
+recorded as sent) and does not stop the others; a chunk fails only when every one of its emails
+was refused (e.g. an unverified sender), with the reason. SES throttling stops the chunk where
+it is: what was sent is recorded, the job is retried with backoff, and the retry sends the rest.
 """
 from __future__ import annotations
 
@@ -53,13 +63,13 @@ from core.mail import TemplateError
 from core.models import Activity, Effect, SchoolClass, User
 from core.notifying import local_time
 from worker.context import JobContext
-from worker.effects import record_effects
+from worker.effects import is_intent, note_intent, record_outcomes
 from worker.errors import JobCancelled, PermanentJobError, TimeLimitExceeded, TransientJobError, is_permanent
 from worker.handlers import handles
 from worker.outages import ride_out
 
 log = logging.getLogger(__name__)
-# Sends between two commits of their effects: the most a crash can make a retry send again.
+# Sends between two checkpoints (progress, lease, counts; each send's outcome is recorded by the next).
 RECORD_EVERY = 10
 # ...and at most this many seconds between them, so progress moves even when SES is slow.
 RECORD_INTERVAL = 2.0
@@ -134,20 +144,26 @@ class _Chunk:
     sent: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     failed: int = 0
-    unrecorded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    unconfirmed: list[int] = field(default_factory=list)  # users whose send timed out (see the module)
-    recorded_at: float = field(default_factory=time.monotonic)
+    unrecorded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # outcomes of sends
+    unsent: list[str] = field(default_factory=list)  # keys noted but not sent: their rows go
+    unconfirmed: list[int] = field(default_factory=list)  # users whose send may not have arrived (see the module)
+    since_checkpoint: int = 0
+    checkpointed_at: float = field(default_factory=time.monotonic)
     message_id: str | None = None  # of a single email, for its result
 
-    def refuse(self, recipient: EmailRecipient, error: str) -> None:
+    def refuse(self, recipient: EmailRecipient, error: str, *, noted: bool) -> None:
         log.warning("email %s not sent: %s", recipient.effect_key, error)
         self.failed += 1
+        self.since_checkpoint += 1
+        if noted:
+            self.unsent.append(recipient.effect_key)
         if len(self.failures) < MAX_LISTED_FAILURES:
             self.failures.append({"to_user_id": recipient.to_user_id, "effect_key": recipient.effect_key,
                                   "error": error[:500]})
 
     def sent_one(self, recipient: EmailRecipient, message_id: str | None, template: str) -> None:
         self.sent += 1
+        self.since_checkpoint += 1
         self.message_id = message_id
         detail: dict[str, Any] = {"message_id": message_id, "to_user_id": recipient.to_user_id, "template": template}
         if message_id is None:
@@ -155,27 +171,64 @@ class _Chunk:
             self.unconfirmed.append(recipient.to_user_id)
         self.unrecorded.append((recipient.effect_key, detail))
 
+    def found(self, recipient: EmailRecipient, job_id: Any, detail: dict[str, Any] | None) -> None:
+        """An email that has a row already: sent (or noted) by an earlier run or another job."""
+        self.already_sent += 1
+        if len(self.recipients) == 1:
+            self.message_id = (detail or {}).get("message_id")
+        if not is_intent(detail):
+            return
+        log.warning("email %s: noted by a run that ended before SES's answer was recorded; "
+                    "counted as sent, unconfirmed", recipient.effect_key)
+        self.unconfirmed.append(recipient.to_user_id)
+        if job_id == self.ctx.job.id:  # this job's own earlier run, dead: its answer is lost for good
+            self.unrecorded.append((recipient.effect_key, {
+                "message_id": None, "to_user_id": recipient.to_user_id, "template": (detail or {}).get("template"),
+                "unconfirmed": True, "answer_lost": True}))
+
+    def _saved(self) -> tuple[Any, ...]:
+        return list(self.unrecorded), list(self.unsent), self.since_checkpoint, self.checkpointed_at
+
+    def _restore(self, saved: tuple[Any, ...]) -> None:  # not committed: still to record
+        self.unrecorded, self.unsent, self.since_checkpoint, self.checkpointed_at = saved
+
+    @property
+    def has_unrecorded(self) -> bool:
+        return bool(self.unrecorded or self.unsent)
+
     def record(self) -> None:
-        """Add the unrecorded effects to the session (the caller commits them)."""
-        if self.unrecorded and record_effects(self.ctx.session, self.ctx.job.id, self.unrecorded) < len(self.unrecorded):
-            log.warning("some of %d emails were recorded by another job while this one sent them: possibly sent twice",
-                        len(self.unrecorded))
-        self.unrecorded = []
-        self.recorded_at = time.monotonic()
+        """Add the outcomes not yet recorded to the session (the caller commits them)."""
+        record_outcomes(self.ctx.session, self.ctx.job.id, self.unrecorded, self.unsent)
+        self.unrecorded, self.unsent = [], []
 
-    def record_due(self) -> bool:
-        return len(self.unrecorded) >= RECORD_EVERY or time.monotonic() - self.recorded_at >= RECORD_INTERVAL
-
-    def checkpoint(self) -> None:
-        group, since = list(self.unrecorded), self.recorded_at
+    def note(self, recipient: EmailRecipient, template: str) -> bool:
+        """Commit the intent to send this email (and the outcomes so far) before sending it. False
+        if the key has a row already: another run or job holds this email."""
+        saved = self._saved()
         try:
             self.record()
+            noted = note_intent(self.ctx.session, recipient.effect_key, self.ctx.job.id,
+                                {"to_user_id": recipient.to_user_id, "template": template})
+            self.ctx.session.commit()
+        except BaseException:
+            self._restore(saved)
+            raise
+        return noted
+
+    def record_due(self) -> bool:
+        return self.since_checkpoint >= RECORD_EVERY or time.monotonic() - self.checkpointed_at >= RECORD_INTERVAL
+
+    def checkpoint(self) -> None:
+        saved = self._saved()
+        try:
+            self.record()
+            self.since_checkpoint, self.checkpointed_at = 0, time.monotonic()
             done = self.already_sent + self.sent + self.failed
             self.ctx.checkpoint(min(99, done * 100 // len(self.recipients)), self.result())
         except (JobCancelled, TimeLimitExceeded):
-            raise  # raised after the commit: the group is recorded
+            raise  # raised after the commit: the outcomes are recorded
         except BaseException:
-            self.unrecorded, self.recorded_at = group, since  # not committed: still to record
+            self._restore(saved)
             raise
 
     def result(self) -> dict[str, Any]:
@@ -199,23 +252,19 @@ def _send(ctx: JobContext, template_name: str, context: dict[str, Any], recipien
           ) -> dict[str, Any]:
     session = ctx.session
     chunk = _Chunk(ctx, recipients)
-    # Check, then send, then record: safe because only one run of this job exists at a time.
-    # The claim (one conditional UPDATE) gives this run a lease, each checkpoint renews it, and
-    # another delivery of the same message is answered `not_claimed` while it lives; the
-    # Mailer's SES call is bounded to a few seconds. Another job with the same keys exists only
-    # if the same emails were enqueued twice; the fan-out creates one batch per activity (under
-    # a lock on the activity row), so that does not happen in normal operation, and if it does,
-    # the ON CONFLICT of record_effects keeps the second insert from failing the job.
-    recorded: dict[str, Any] = dict(session.execute(
-        sa.select(Effect.key, Effect.detail).where(Effect.key.in_([r.effect_key for r in recipients]))
-    ).all())
+    # Check, then note, then send, then record. The check skips what earlier runs and jobs
+    # recorded; the intent's INSERT ... ON CONFLICT DO NOTHING is what makes a send exclusive:
+    # a run (this job's, after a lost lease, or another job's with the same keys) that finds
+    # the key taken at that moment does not send.
+    recorded = {key: (job_id, detail) for key, job_id, detail in session.execute(
+        sa.select(Effect.key, Effect.job_id, Effect.detail).where(Effect.key.in_([r.effect_key for r in recipients])))}
     pending = [r for r in recipients if r.effect_key not in recorded]
-    chunk.already_sent = len(recipients) - len(pending)
+    for recipient in recipients:
+        if recipient.effect_key in recorded:
+            chunk.found(recipient, *recorded[recipient.effect_key])
     if recorded:
         log.info("%d of %d emails already sent (by an earlier run or job); not sending them again",
                  chunk.already_sent, len(recipients))
-        if len(recipients) == 1:
-            chunk.message_id = (next(iter(recorded.values())) or {}).get("message_id")
     if pending:
         template = TEMPLATES[template_name]
         users = {u.id: u for u in session.execute(
@@ -227,25 +276,25 @@ def _send(ctx: JobContext, template_name: str, context: dict[str, Any], recipien
                 if chunk.record_due():
                     chunk.checkpoint()
         except Exception:
-            # Whatever ends the run, what SES accepted is recorded first: the runner rolls the
-            # session back next, and the retry must not send those again.
-            if chunk.unrecorded:
+            # Whatever ends the run, SES's answers are recorded first: the runner rolls the
+            # session back next, and the retry must know which emails went out.
+            if chunk.has_unrecorded:
                 _record_what_was_sent(chunk)
             raise
+    # The last outcomes commit before the job's end does, through an outage too: a success that
+    # cannot commit becomes a retry (worker/runner.py), which must find these recorded.
+    if chunk.has_unrecorded and not _record_what_was_sent(chunk):
+        raise TransientJobError(f"could not record the outcome of {len(chunk.unrecorded) + len(chunk.unsent)} emails")
     if chunk.failed == len(recipients):
         first = chunk.failures[0]["error"]
         raise PermanentJobError(first if len(recipients) == 1 else f"all {len(recipients)} emails refused; first: {first}")
-    # The last group commits before the job's success does, through an outage too: a success
-    # that cannot commit becomes a retry (worker/runner.py), which must find these recorded.
-    if chunk.unrecorded and not _record_what_was_sent(chunk):
-        raise TransientJobError(f"could not record {len(chunk.unrecorded)} sent emails")
     return chunk.result()
 
 
 def _record_what_was_sent(chunk: _Chunk) -> bool:
-    """Commit the emails sent since the last checkpoint before the run ends, through a database
-    outage too (worker/outages.py); False if that could not be done."""
-    unrecorded = len(chunk.unrecorded)
+    """Commit the outcomes not recorded yet before the run ends, through a database outage too
+    (worker/outages.py); False if that could not be done."""
+    unrecorded = len(chunk.unrecorded) + len(chunk.unsent)
 
     def record() -> None:
         chunk.ctx.session.rollback()
@@ -255,9 +304,9 @@ def _record_what_was_sent(chunk: _Chunk) -> bool:
             pass  # recorded; the run ends with the error that brought it here
 
     try:
-        ride_out(chunk.ctx, record, f"{unrecorded} sent emails")
+        ride_out(chunk.ctx, record, f"the outcome of {unrecorded} emails")
     except Exception:
-        log.exception("could not record %d sent emails; their retry may send them again", unrecorded)
+        log.exception("could not record the outcome of %d emails; their retry reports them unconfirmed", unrecorded)
         return False
     return True
 
@@ -265,13 +314,16 @@ def _record_what_was_sent(chunk: _Chunk) -> bool:
 def _send_one(ctx: JobContext, chunk: _Chunk, template_name: str, template: EmailTemplate, shared: dict[str, Any],
               recipient: EmailRecipient, user: Any) -> None:
     if user is None:
-        chunk.refuse(recipient, f"user {recipient.to_user_id} no longer exists; email {recipient.effect_key} not sent")
+        chunk.refuse(recipient, f"user {recipient.to_user_id} no longer exists; email {recipient.effect_key} not sent",
+                     noted=False)
+        return
+    if not chunk.note(recipient, template_name):
+        log.warning("email %s: taken by another run or job since this one looked; not sending it", recipient.effect_key)
+        chunk.already_sent += 1
         return
     try:
         message_id = ctx.services.mailer.send(user.email, template_name, {**shared, **template.personal(shared, user),
                                                                           template.recipient: _person(user)})
-    except TemplateError as exc:
-        raise PermanentJobError(str(exc)) from exc
     except (ReadTimeoutError, ConnectionClosedError) as exc:
         # Sent, but SES's answer never came: it may have arrived (see the module's docstring).
         log.warning("email %s: no answer from SES (%s); recorded as sent, unconfirmed", recipient.effect_key, exc)
@@ -279,11 +331,17 @@ def _send_one(ctx: JobContext, chunk: _Chunk, template_name: str, template: Emai
         return
     except ClientError as exc:
         if not is_permanent(exc):
+            chunk.unsent.append(recipient.effect_key)
             raise  # throttling, a sending limit, SES unavailable: transient, retried with backoff
         error = exc.response.get("Error", {})
         chunk.refuse(recipient, f"SES refused the email to {user.email} ({error.get('Code')}): "
-                                f"{error.get('Message') or exc}")
+                                f"{error.get('Message') or exc}", noted=True)
         return
+    except Exception as exc:
+        chunk.unsent.append(recipient.effect_key)  # never sent (a template error, no connection): tried again
+        if isinstance(exc, TemplateError):
+            raise PermanentJobError(str(exc)) from exc
+        raise
     chunk.sent_one(recipient, message_id, template_name)
 
 
