@@ -142,10 +142,15 @@ def owners_of(session: Session, jobs: list[Job]) -> dict[int, Any]:
     return {row.id: row for row in rows}
 
 
-def owner_json(owner: Any) -> dict[str, Any] | None:
+def owner_json(owner: Any, personal: bool = False) -> dict[str, Any] | None:
+    """The owner as the console shows them: the email only to operators (`personal`), as
+    web/common/ops/batches.person does; an admin knows their own institution's people by name."""
     if owner is None:
         return None
-    return {"id": owner.id, "email": owner.email, "full_name": owner.full_name, "role": owner.role}
+    shown = {"id": owner.id, "full_name": owner.full_name, "role": owner.role}
+    if personal:
+        shown["email"] = owner.email
+    return shown
 
 
 def row_json(job: Job, owner: Any, personal: bool = False) -> dict[str, Any]:
@@ -158,7 +163,7 @@ def row_json(job: Job, owner: Any, personal: bool = False) -> dict[str, Any]:
         "type_label": type_label(job.type),
         "state": job.state,
         "dead_lettered": job.dead_lettered_at is not None,
-        "owner": owner_json(owner),
+        "owner": owner_json(owner, personal),
         "institution": None if owner is None or owner.institution_id is None else
         {"id": owner.institution_id, "name": owner.institution_name},
         "created_at": iso(job.created_at),
