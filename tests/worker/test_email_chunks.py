@@ -71,12 +71,19 @@ def _intents(db, activity) -> set[str]:
 
 
 class _Ses:
-    """The mailer's SES client with a script: `before(n, to)` runs before the n-th send (1-based)
-    and `after(n, to)` once SES accepted it, and either may raise; `refused` addresses answer
-    MessageRejected, as a suppressed address does."""
+    """The mailer's SES client with a script: `before(n, to)` runs before the n-th send (1-based),
+    `on_wire(n)` when botocore is about to write its request (after the handler noted its
+    intent), and `after(n, to)` once SES accepted it, and each may raise; `refused` addresses
+    answer MessageRejected, as a suppressed address does. Its botocore events are the real
+    client's, so the handler notes its intents as it does in production."""
 
     def __init__(self, real, refused: frozenset[str] = frozenset(), before=None, after=None):
         self.real, self.refused, self.before, self.after, self.calls = real, refused, before, after, 0
+        self.meta, self.on_wire = real.meta, None
+
+    def wire(self, **_kwargs):
+        if self.on_wire is not None:
+            self.on_wire(self.calls)
 
     def send_email(self, **kwargs):
         self.calls += 1
@@ -98,9 +105,11 @@ def ses(worker_app):
     real = mailer.ses
     scripted = _Ses(real)
     mailer.ses = scripted
+    real.meta.events.register("before-send.sesv2.SendEmail", scripted.wire, unique_id="test-on-wire")
     try:
         yield scripted
     finally:
+        real.meta.events.unregister("before-send.sesv2.SendEmail", unique_id="test-on-wire")
         mailer.ses = real
 
 
@@ -258,14 +267,14 @@ def test_a_worker_killed_between_an_intent_and_its_send_reports_that_email_uncon
     teacher, students, activity = _lesson(db, 4)
     job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
 
-    def die(n, _to):
+    def die(n):
         if n == 2:
             raise _Killed()
 
-    ses.before = die
+    ses.on_wire = die
     with pytest.raises(_Killed):
         deliver(worker_client, envelope_for(job).to_json())
-    ses.before = None
+    ses.on_wire = None
     _take_over(db, job)
     assert deliver(worker_client, envelope_for(job).to_json(), receive_count=2).get_json()["outcome"] == "succeeded"
 
@@ -274,11 +283,18 @@ def test_a_worker_killed_between_an_intent_and_its_send_reports_that_email_uncon
     assert (result["unconfirmed"], result["already_sent"], result["sent"]) == ([students[1].id], 2, 2)
 
 
-def test_a_refusal_not_yet_recorded_when_the_worker_died_is_reported_unconfirmed(worker_client, db, make_job, sent,
-                                                                                 ses, monkeypatch):
+def test_a_refusal_not_yet_recorded_when_the_worker_died_is_reported_unconfirmed(worker_app, worker_client, db,
+                                                                                 make_job, sent, ses, monkeypatch):
     teacher, students, activity = _lesson(db, 4)
-    ses.refused = frozenset({students[1].email})
     job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
+    mailer = worker_app.extensions["aula"].mailer
+    verified = mailer.sender
+
+    def unverify_after_the_first(n, _to):  # SES (moto) refuses the second, after its intent
+        if n == 1:
+            mailer.sender = "someone-else@unverified.test"
+
+    ses.after = unverify_after_the_first
     real, calls = email_handler.note_intent, {"n": 0}
 
     def die_at_the_third(*args, **kwargs):  # the refusal's row is deleted with the next intent
@@ -288,8 +304,12 @@ def test_a_refusal_not_yet_recorded_when_the_worker_died_is_reported_unconfirmed
         return real(*args, **kwargs)
 
     monkeypatch.setattr(email_handler, "note_intent", die_at_the_third)
-    with pytest.raises(_Killed):
-        deliver(worker_client, envelope_for(job).to_json())
+    try:
+        with pytest.raises(_Killed):
+            deliver(worker_client, envelope_for(job).to_json())
+    finally:
+        mailer.sender = verified
+    ses.after = None
     monkeypatch.setattr(email_handler, "note_intent", real)
     _take_over(db, job)
     assert deliver(worker_client, envelope_for(job).to_json(), receive_count=2).get_json()["outcome"] == "succeeded"
@@ -369,13 +389,13 @@ def test_a_slow_ses_makes_a_checkpoint_by_time_alone(worker_app, worker_client, 
     intents_before_each_send: list[int] = []
     engine = worker_app.extensions["aula"].db.engine
 
-    def look(_n, _to):  # committed state only
+    def look(_n):  # committed state only, as botocore is about to write the request
         with engine.connect() as conn:
             progress_before_each_send.append(conn.execute(sa.select(Job.progress).where(Job.id == job.id)).scalar_one())
             details = conn.execute(sa.select(Effect.detail).where(Effect.job_id == job.id)).scalars()
             intents_before_each_send.append(sum(is_intent(detail) for detail in details))
 
-    ses.before = look
+    ses.on_wire = look
     assert deliver(worker_client, envelope_for(job).to_json()).get_json()["outcome"] == "succeeded"
     assert progress_before_each_send == [0, 25, 50, 75] and len(_effects(db, activity)) == 4
     # Each send's intent is committed before it, and only that one is without its outcome.

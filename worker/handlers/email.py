@@ -9,27 +9,29 @@ template shows, so an email reflects the data at sending time and a queued job s
 across deploys. The effect key names the email's meaning (this activity, this student), not
 the job, so even a second job for the same email does not send it again.
 
-A chunk sends one by one, and each send is noted before it is made: one small transaction
-inserts the email's effect row marked as sending (worker/effects.py note_intent) and commits it
-(on PostgreSQL with synchronous_commit off), then SES is asked, then the answer is written on
-that row by the next such transaction (or by a checkpoint, or by whatever ends the run). Every
-RECORD_EVERY sends (or RECORD_INTERVAL seconds) a checkpoint commits the job's progress, lease
-and counts so far (`ctx.checkpoint`). A key that has a row is never sent again, by the retry of
-the chunk or by another job: whatever ended the run, and wherever the worker was killed, no
-email is sent twice. A row still marked as sending when a run finds it is an email whose run
-died between its intent and the recording of SES's answer: it is treated like a send whose
-answer never came (below): counted as sent, listed as unconfirmed, written so on its row (when
-this job noted it), and not sent again. Almost always it did go out (the answer is lost, not
-the email); only a worker killed in the microseconds between the intent's commit and its request
-reaching SES leaves such an email unsent, and then it is reported unconfirmed, not lost in
-silence. The same holds for a refusal whose row was not deleted yet: the retry lists it as
-unconfirmed, not as refused. With synchronous_commit off only a crash of the database server
-can lose intents (its last fraction of a second): their emails are then known only by their
-outcome, and a run killed before it recorded them sends them again on retry, as every email
-did before intents (at most RECORD_EVERY). Any error that ends the run early records the
-outcomes first: when the database itself is what failed (an outage, a fail-over), the run keeps
-trying to record what SES answered until shortly before its lease would expire (make chaos, R5),
-since only this run knows it.
+A chunk sends one by one, and each send is noted before it is made: when botocore is about to
+write the request (its before-send event: the email is rendered, the request serialized and
+signed), one small transaction inserts the email's effect row marked as sending
+(worker/effects.py note_intent) and commits it (on PostgreSQL with synchronous_commit off), then
+the request goes out, then SES's answer is written on that row by the next such transaction (or
+by a checkpoint, or by whatever ends the run). Every RECORD_EVERY sends (or RECORD_INTERVAL
+seconds) a checkpoint commits the job's progress, lease and counts so far (`ctx.checkpoint`). A
+key that has a row is never sent again, by the retry of the chunk or by another job: whatever
+ended the run, and wherever the worker was killed, no email is sent twice. A row still marked as
+sending when a run finds it is an email whose run died between its intent and the recording of
+SES's answer: it is treated like a send whose answer never came (below): counted as sent, listed
+as unconfirmed, written so on its row (when this job noted it), and not sent again. Almost
+always it did go out (the answer is lost, not the email); only a worker killed between the
+intent's commit and the request's socket write (the narrowest it can be, hence the before-send
+event) leaves such an email unsent, and then it is reported unconfirmed, not lost in silence.
+The same holds for a refusal whose row was not deleted yet: the retry lists it as unconfirmed,
+not as refused. With synchronous_commit off only a crash of the database server can lose intents
+(its last fraction of a second): their emails are then known only by their outcome, and a run
+killed before it recorded them sends them again on retry, as every email did before intents (at
+most RECORD_EVERY). Any error that ends the run early records the outcomes first: when the
+database itself is what failed (an outage, a fail-over), the run keeps trying to record what SES
+answered until shortly before its lease would expire (make chaos, R5), since only this run knows
+it.
 
 A send that timed out waiting for SES's answer is ambiguous: the request may have arrived (SES
 takes no idempotency key, and botocore does not retry SendEmail for that reason, core/aws.py).
@@ -46,6 +48,7 @@ it is: what was sent is recorded, the job is retried with backoff, and the retry
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -311,38 +314,98 @@ def _record_what_was_sent(chunk: _Chunk) -> bool:
     return True
 
 
+class _Taken(Exception):
+    """The email's key had a row when its intent was to be noted: another run or job holds it."""
+
+
+@dataclass
+class _Intent:
+    """Notes one email's intent once, when botocore is about to put the request on the wire."""
+
+    chunk: _Chunk
+    recipient: EmailRecipient
+    template: str
+    noted: bool = False
+
+    def __call__(self) -> None:
+        if not self.noted:
+            held = self.chunk.note(self.recipient, self.template)
+            self.noted = True
+            if not held:
+                raise _Taken(self.recipient.effect_key)
+
+
+_sending = threading.local()  # the intent of the send this thread is making
+
+
+def _note_before_the_request(**_kwargs: Any) -> None:
+    # botocore's before-send: the request is serialized and signed, only the socket write is
+    # left, so a kill between the intent's commit and SES is the narrowest it can be.
+    intent = getattr(_sending, "intent", None)
+    if intent is not None:
+        intent()
+
+
+def _noting(ses: Any, intent: _Intent) -> bool:
+    """Arrange for the intent to be noted inside the send; False if the client offers no
+    botocore events (then it is noted before the call)."""
+    events = getattr(getattr(ses, "meta", None), "events", None)
+    if events is None:
+        return False
+    events.register_first("before-send.sesv2.SendEmail", _note_before_the_request, unique_id="aula-email-intent")
+    _sending.intent = intent
+    return True
+
+
 def _send_one(ctx: JobContext, chunk: _Chunk, template_name: str, template: EmailTemplate, shared: dict[str, Any],
               recipient: EmailRecipient, user: Any) -> None:
     if user is None:
         chunk.refuse(recipient, f"user {recipient.to_user_id} no longer exists; email {recipient.effect_key} not sent",
                      noted=False)
         return
-    if not chunk.note(recipient, template_name):
+    mailer, intent = ctx.services.mailer, _Intent(chunk, recipient, template_name)
+    try:
+        if not _noting(mailer.ses, intent):
+            intent()
+        try:
+            message_id = mailer.send(user.email, template_name, {**shared, **template.personal(shared, user),
+                                                                  template.recipient: _person(user)})
+        finally:
+            _sending.intent = None
+    except _Taken:
         log.warning("email %s: taken by another run or job since this one looked; not sending it", recipient.effect_key)
         chunk.already_sent += 1
         return
-    try:
-        message_id = ctx.services.mailer.send(user.email, template_name, {**shared, **template.personal(shared, user),
-                                                                          template.recipient: _person(user)})
     except (ReadTimeoutError, ConnectionClosedError) as exc:
         # Sent, but SES's answer never came: it may have arrived (see the module's docstring).
         log.warning("email %s: no answer from SES (%s); recorded as sent, unconfirmed", recipient.effect_key, exc)
-        chunk.sent_one(recipient, None, template_name)
+        _sent(chunk, intent, None)
         return
     except ClientError as exc:
-        if not is_permanent(exc):
+        if intent.noted:
             chunk.unsent.append(recipient.effect_key)
+        if not is_permanent(exc):
             raise  # throttling, a sending limit, SES unavailable: transient, retried with backoff
         error = exc.response.get("Error", {})
         chunk.refuse(recipient, f"SES refused the email to {user.email} ({error.get('Code')}): "
-                                f"{error.get('Message') or exc}", noted=True)
+                                f"{error.get('Message') or exc}", noted=False)
         return
     except Exception as exc:
-        chunk.unsent.append(recipient.effect_key)  # never sent (a template error, no connection): tried again
+        if intent.noted:
+            chunk.unsent.append(recipient.effect_key)  # never sent (no connection): tried again
         if isinstance(exc, TemplateError):
             raise PermanentJobError(str(exc)) from exc
         raise
-    chunk.sent_one(recipient, message_id, template_name)
+    _sent(chunk, intent, message_id)
+
+
+def _sent(chunk: _Chunk, intent: _Intent, message_id: str | None) -> None:
+    try:
+        intent()  # a send that SES answered has its row, even from a client that did not note it
+    except _Taken:
+        log.warning("email %s: sent while another run or job held it", intent.recipient.effect_key)
+        return
+    chunk.sent_one(intent.recipient, message_id, intent.template)
 
 
 @handles(EMAIL_CHUNK)
