@@ -75,11 +75,12 @@ def _kill_one(stack: ChaosStack, kills: Kills, rng: random.Random) -> None:
         kills.hit[type_name] += 1
 
 
-def _kill_while(stack: ChaosStack, kills: Kills, wanted: int, rng: random.Random, open_work) -> None:
-    """SIGKILL a random worker every KILL_EVERY_S until `wanted` kills or the work is done."""
+def _kill_while(stack: ChaosStack, kills: Kills, wanted: int, rng: random.Random, open_work,
+                every: float = KILL_EVERY_S) -> None:
+    """SIGKILL a random worker every `every` s until `wanted` kills or the work is done."""
     while kills.done < wanted and open_work():
         _kill_one(stack, kills, rng)
-        time.sleep(KILL_EVERY_S)
+        time.sleep(every)
 
 
 def _settle(stack: ChaosStack, since: datetime, timeout: float, done) -> float:
@@ -101,7 +102,9 @@ def _expected_seed(plan: SeedPlan) -> Counter[str]:
 
 
 def _seed_phase(stack: ChaosStack, result: Result, form: Form, slug: str, rng: random.Random) -> SeedPlan:
-    students, wanted = form.pick((300, 10), (2000, 50))
+    # The short form's seed must outlast its kills on a quiet machine too: 300 students took 1.0 s
+    # in one CI run, so only 3 of its 10 kills landed.
+    students, wanted = form.pick((2000, 10), (2000, 50))
     params = seed_params({"name": f"Chaos {slug}", "slug": slug, "students": students, "class_size": CLASS_SIZE})
     since = now()
     command = [sys.executable, "-m", "core", "seed", "--slug", slug, "--name", params["name"],
@@ -114,7 +117,8 @@ def _seed_phase(stack: ChaosStack, result: Result, form: Form, slug: str, rng: r
     kills = Kills()
     seeding = lambda: count.workflow_state(stack.engine, workflow)[0] in ("running", "compensating")
     began = time.monotonic()
-    _kill_while(stack, kills, wanted, rng, seeding)
+    # A seed of 2,000 takes under 2 s on a quiet machine: kills at a third of the pace land in it.
+    _kill_while(stack, kills, wanted, rng, seeding, every=KILL_EVERY_S / 3)
     _settle(stack, since, PHASE_TIMEOUT_S[form.long], lambda: not seeding())
     state, error = count.workflow_state(stack.engine, workflow)
     plan = SeedPlan(params)
@@ -173,26 +177,29 @@ def _publish_phase(stack: ChaosStack, result: Result, form: Form, plan: SeedPlan
                         f"in mailbox {mails.in_mailbox}, summaries {mails.summaries}")
     result.check(len(activity.students) == recipients, f"the class has {len(activity.students)} students")
     result.check(mails.effects == mails.expected, f"{mails.effects} email effects for {mails.expected} emails")
-    result.check(mails.at_ses == mails.expected, f"{mails.at_ses} emails at SES for {mails.expected}")
     result.check(mails.summaries == 1, f"{mails.summaries} teacher summaries")
     result.check(kills.done == wanted, f"only {kills.done} of {wanted} kills landed before the publish finished")
     result.check(mails.duplicated == 0, f"{mails.duplicated} emails at SES more than once "
                                          f"({kills.hit['email_chunk']} chunks killed mid-send)")
-    result.check(mails.missing == 0, f"{mails.missing} students never emailed")
     # An email a killed run noted but whose answer it never recorded is reported unconfirmed by
-    # its retry (worker/handlers/email.py): it counts as neither lost nor duplicated only if SES,
-    # the truth, has it exactly once.
+    # its retry and never sent again (worker/handlers/email.py): SES takes no idempotency key, so
+    # a kill between the intent's commit and the request reaching SES leaves it unsent. That one
+    # is reported, not silent: only a student neither at SES nor listed unconfirmed is lost.
     unconfirmed = _unconfirmed(stack, activity)
     at_ses = Counter({to: n for (to, subject), n in count.ses_sent(stack.urls["moto"]).items()
                       if subject.endswith(": " + activity.title)})
     once = sum(1 for to in unconfirmed if at_ses[to] == 1)
-    result.notes.append(f"unconfirmed {len(unconfirmed)} (at SES exactly once: {once})")
-    result.check(once == len(unconfirmed), f"{len(unconfirmed) - once} unconfirmed emails not at SES exactly once")
+    reported_unsent = sum(1 for to in unconfirmed if at_ses[to] == 0)
+    silently_missing = mails.missing - reported_unsent
+    result.notes.append(f"unconfirmed {len(unconfirmed)} (at SES exactly once: {once}, not at SES: {reported_unsent})")
+    result.check(mails.at_ses + reported_unsent == mails.expected,
+                 f"{mails.at_ses} emails at SES and {reported_unsent} reported unsent for {mails.expected}")
+    result.check(silently_missing == 0, f"{silently_missing} students never emailed and not reported")
     result.duplicated += mails.duplicated
-    result.lost += mails.missing
+    result.lost += silently_missing
     result.stuck += count.open_jobs_since(stack.engine, since)
     result.accepted += 1
-    result.finished += mails.missing == 0 and mails.summaries == 1
+    result.finished += silently_missing == 0 and mails.summaries == 1
 
 
 def _unconfirmed(stack: ChaosStack, activity: count.Activity) -> list[str]:
