@@ -68,23 +68,35 @@ def tagged_activities(stack: ChaosStack, tag: str) -> list[count.Activity]:
 def count_load(stack: ChaosStack, result: Result, outcome: Outcome, since: datetime, tag: str,
                 timeout: float) -> count.Settled:
     """The common tally: accepted jobs, their children, the emails of the activities published."""
-    accepted = outcome.accepted()
-    result.accepted = len(accepted)
-    settled = count.wait_settled(stack.engine, accepted, timeout, since=since)
-    result.finished = settled.finished
-    result.lost = settled.lost(accepted)
-    result.stuck = count.open_jobs_since(stack.engine, since)
-    activities = tagged_activities(stack, tag)
-    mails = count.emails(stack.engine, stack.urls["moto"], stack.mailbox, activities)
-    result.duplicated += mails.duplicated
-    result.lost += mails.missing
-    result.notes.append(f"requests {dict(outcome.statuses())}; jobs since start {dict(count.jobs_since(stack.engine, since))}")
-    result.notes.append(f"{len(activities)} activities: emails expected {mails.expected}, at SES {mails.at_ses}, "
-                        f"effects {mails.effects}, in mailbox {mails.in_mailbox}, summaries {mails.summaries}")
-    result.check(mails.effects == mails.expected, f"{mails.effects} email effects recorded for {mails.expected} emails")
-    result.check(mails.summaries == len(activities), f"{mails.summaries} teacher summaries for {len(activities)} activities")
+    result.notes.append(f"requests {dict(outcome.statuses())}")
+    settled = settle_accepted(stack, result, outcome.accepted(), since, timeout)
+    tally_emails(stack, result, since, tag)
     failed = outcome.failed()
     result.check(not failed, f"{len(failed)} requests failed (5xx or no answer), e.g. "
                              f"{[(s.path, s.status) for s in failed[:3]]}")
     return settled
 
+
+
+def settle_accepted(stack: ChaosStack, result: Result, accepted: set, since: datetime, timeout: float) -> count.Settled:
+    """Wait for the accepted jobs; count them finished, lost, and every job since `since` still open."""
+    result.accepted = len(accepted)
+    settled = count.wait_settled(stack.engine, accepted, timeout, since=since)
+    result.finished = settled.finished
+    result.lost = settled.lost(accepted)
+    result.stuck = count.open_jobs_since(stack.engine, since)
+    return settled
+
+
+def tally_emails(stack: ChaosStack, result: Result, since: datetime, tag: str) -> None:
+    """The emails of the activities the load published (tagged), at SES, in effects and the
+    mailbox, and one teacher summary each."""
+    activities = tagged_activities(stack, tag)
+    mails = count.emails(stack.engine, stack.urls["moto"], stack.mailbox, activities)
+    result.duplicated += mails.duplicated
+    result.lost += mails.missing
+    result.notes.append(f"jobs since start {dict(count.jobs_since(stack.engine, since))}")
+    result.notes.append(f"{len(activities)} activities: emails expected {mails.expected}, at SES {mails.at_ses}, "
+                        f"effects {mails.effects}, in mailbox {mails.in_mailbox}, summaries {mails.summaries}")
+    result.check(mails.effects == mails.expected, f"{mails.effects} email effects recorded for {mails.expected} emails")
+    result.check(mails.summaries == len(activities), f"{mails.summaries} teacher summaries for {len(activities)} activities")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from chaos import count
 from chaos.load import Load, Prober
 from chaos.result import Result
-from chaos.scenarios.common import Form, mixed_calls, now, tagged_activities, teacher_classes
+from chaos.scenarios.common import Form, mixed_calls, now, settle_accepted, tally_emails, teacher_classes
 from chaos.stack import ChaosStack
 
 GUNICORN_TIMEOUT_S = 30  # the web tier's (gunicorn.conf.py): no request may take longer
@@ -70,20 +70,7 @@ def r5_database_stopped(stack: ChaosStack, form: Form) -> Result:
                         f"from its due time")
     result.check(max((s.latency_ms for s in outcome.samples), default=0) < GUNICORN_TIMEOUT_S * 1000,
                  "a request took longer than the gunicorn timeout")
-    accepted = outcome.accepted()
-    result.accepted = len(accepted)
-    settled = count.wait_settled(stack.engine, accepted, R5_SETTLE_S, since=since)
-    result.finished = settled.finished
-    result.lost = settled.lost(accepted)
-    result.stuck = count.open_jobs_since(stack.engine, since)
+    settle_accepted(stack, result, outcome.accepted(), since, R5_SETTLE_S)
     result.recover_s = max(0.0, (count.last_finished(stack.engine, since) - restarted_at).total_seconds())
-    activities = tagged_activities(stack, tag)
-    mails = count.emails(stack.engine, stack.urls["moto"], stack.mailbox, activities)
-    result.duplicated += mails.duplicated
-    result.lost += mails.missing
-    result.notes.append(f"jobs since start {dict(count.jobs_since(stack.engine, since))}")
-    result.notes.append(f"{len(activities)} activities: emails expected {mails.expected}, at SES {mails.at_ses}, "
-                        f"effects {mails.effects}, in mailbox {mails.in_mailbox}, summaries {mails.summaries}")
-    result.check(mails.effects == mails.expected, f"{mails.effects} email effects recorded for {mails.expected} emails")
-    result.check(mails.summaries == len(activities), f"{mails.summaries} teacher summaries for {len(activities)} activities")
+    tally_emails(stack, result, since, tag)
     return result

@@ -5,6 +5,7 @@ stuck, recovered within the bounds that define "recovered" (docs/reliability.md)
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from chaos import postgres
 from chaos.__main__ import booted_stack, parse_args, run_one
 from chaos.scenarios import NOT_BUILT, SCENARIOS, Form
+from chaos.scenarios.r7_clock_skew import libfaketime
 from chaos.stack import ChaosStack
 
 pytestmark = pytest.mark.chaos
@@ -31,6 +33,10 @@ def stack() -> Iterator[ChaosStack]:
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_the_short_form_holds_its_invariants(stack: ChaosStack, name: str):
+    # As the browser tests do without Chromium: skipped on a developer machine, failed in CI
+    # (.ci/run installs faketime), so `make test` passes on a fresh machine without it.
+    if name == "R7" and libfaketime() is None and not os.environ.get("CI"):
+        pytest.skip("R7 needs libfaketime: apt-get install faketime")
     out = io.StringIO()
     result = run_one(stack, name, Form(long=False), out)
     report = out.getvalue()
