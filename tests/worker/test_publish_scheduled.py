@@ -13,7 +13,8 @@ from core.db import utcnow
 from core.models import Activity, Job, Notification
 from tests import factories
 from tests.sqsd import fire_task, pump
-from web.common.activities import publish_to_class, unpublish_activity
+from web.common.activities import publish_to_class
+from web.common.activity_edits import unpublish_activity
 from worker.handlers.activities import publish_due
 
 TASK = ("publish-scheduled", "/sqsd/tasks/publish-scheduled")

@@ -25,16 +25,9 @@ from core.parsing import InputError, aware_datetime, known_fields, text
 from web.api.guard import current_user, json_body, login_required, quota_response
 from web.api.polling import polled
 from web.common.access import teaches, visible_class
-from web.common.activities import (
-    DESCRIPTION_MAX,
-    TITLE_MAX,
-    NotEditable,
-    due_in_past,
-    edit_activity,
-    publish_to_class,
-    teacher_activity,
-    unpublish_activity,
-)
+from web.common.activities import DESCRIPTION_MAX, TITLE_MAX, publish_to_class
+from web.common.activity_edits import NotEditable, due_in_past, edit_activity, unpublish_activity
+from web.common.activity_standing import teacher_activity
 from web.common.refusal import found
 from web.common.serializers import activity_json, job_json
 from web.common.submit import QuotaExceeded

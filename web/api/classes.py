@@ -1,7 +1,7 @@
 """Classes, their students and activities, and an activity's notification progress: the JSON
 equivalents of the teacher pages. Every list is paginated and filtered in SQL
 (web.common.pagination) and scoped by web.common.access; the queries the pages share are in
-web/common/classes.py and web/common/activities.py.
+web/common/classes.py, web/common/activities.py and web/common/activity_standing.py.
 
 Who sees what:
 - `GET /api/classes`, `/api/classes/<id>`, `/api/classes/<id>/activities`: anyone who can see
@@ -21,7 +21,8 @@ from core.models import Activity, SchoolClass, User
 from web.api.guard import current_user, login_required
 from web.api.polling import polled
 from web.common.access import class_students, teaches, visible_activities, visible_class
-from web.common.activities import activity_progress, student_activity, student_view, teacher_activity
+from web.common.activities import activity_progress
+from web.common.activity_standing import student_activity, student_view, teacher_activity
 from web.common.classes import classes_with_counts
 from web.common.pagination import SEARCH_MAX, PageParamError, PageRequest, paginate
 from web.common.refusal import found

@@ -1,4 +1,6 @@
 """Publishing an activity and following its notifications, for the API and the teacher pages.
+Who may open one and a student's standing: activity_standing.py; edits and unpublishing:
+activity_edits.py.
 
 Publishing inserts the activity and its `activity_fanout` job in the caller's transaction and
 never commits: the endpoint commits both together (the transactional outbox) with
@@ -11,22 +13,17 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from core.activities import (
-    activity_path,
     batch_key,
-    changed_notification_key,
     summary_key,
-    unpublished_notification_key,
 )
-from core.db import UTCDateTime, utcnow
-from core.jobs.outbox import new_job
-from core.jobs.types import ACTIVITY_FANOUT, ACTIVITY_NOTICE, ActivityFanoutPayload, ActivityNoticePayload
-from core.models import Activity, Batch, Enrollment, Grade, Job, Notification, SchoolClass, Submission, User
+from core.db import utcnow
+from core.jobs.types import ACTIVITY_FANOUT, ActivityFanoutPayload
+from core.models import Activity, Batch, Job, Notification, SchoolClass, User
 from core.models.jobs import LISTED
 from web.common.classes import student_count
-from web.common.dates import iso
 from web.common.inserted import attach
 from web.common.serializers import activity_json, batch_json, job_json
 from web.common.submit import QuotaExceeded, add_job, owner_lock
@@ -198,190 +195,3 @@ def _delivery(status: str, job: Job | None, batch: Batch | None, summary: Notifi
         # Failed or cancelled before starting its batch: it will never send anything.
         return True, f"The notification job {job.state}" + (f": {job.error}." if job.error else ".")
     return False, "Waiting for the worker to start…"
-
-
-# --- Who may open an activity, and a student's standing in it ---------------------------------
-
-def teacher_activity(db: Session, user: User, activity_id: int) -> Activity | None:
-    """The activity, whatever its status, if `user` teaches its class; else None (a 404)."""
-    return db.scalar(
-        sa.select(Activity).join(SchoolClass, SchoolClass.id == Activity.class_id)
-        .where(Activity.id == activity_id, SchoolClass.teacher_id == user.id,
-               SchoolClass.institution_id == user.institution_id)
-    )
-
-
-def student_activity(db: Session, user: User, activity_id: int) -> Activity | None:
-    """The activity if it is published to a class `user` is enrolled in; else None (a 404):
-    a scheduled or unpublished activity does not exist for students."""
-    return db.scalar(
-        sa.select(Activity).join(Enrollment, Enrollment.class_id == Activity.class_id)
-        .where(Activity.id == activity_id, Activity.status == "published", Activity.published_at.is_not(None),
-               Enrollment.student_id == user.id)
-    )
-
-
-def class_activities(class_id: int) -> sa.Select:
-    """Every activity of a class, scheduled and unpublished ones too: the teacher's list."""
-    return (sa.select(Activity).where(Activity.class_id == class_id)
-            .order_by(Activity.created_at.desc(), Activity.id.desc()))
-
-
-STUDENT_STATUSES = ("not_submitted", "submitted", "late", "graded")
-STATUS_LABELS = {"not_submitted": "Not submitted", "submitted": "Submitted", "late": "Submitted late",
-                 "graded": "Graded"}
-
-
-def student_statuses(db: Session, student_id: int, activity_ids: list[int]) -> dict[int, str]:
-    """Each activity's STUDENT_STATUSES value for one student, in two queries whatever the count:
-    graded once a grade exists (a teacher may grade work handed in on paper), else late or
-    submitted by the submission, else not submitted."""
-    if not activity_ids:
-        return {}
-    statuses = dict.fromkeys(activity_ids, "not_submitted")
-    for activity_id, late in db.execute(sa.select(Submission.activity_id, Submission.late).where(
-            Submission.student_id == student_id, Submission.activity_id.in_(activity_ids))):
-        statuses[activity_id] = "late" if late else "submitted"
-    for activity_id in db.scalars(sa.select(Grade.activity_id).where(
-            Grade.student_id == student_id, Grade.activity_id.in_(activity_ids))):
-        statuses[activity_id] = "graded"
-    return statuses
-
-
-def student_view(db: Session, activity: Activity, student: User) -> dict[str, Any]:
-    """The body of GET /api/activities/<id> for one of the class's students: the activity and
-    their own standing in it (never anyone else's)."""
-    status = student_statuses(db, student.id, [activity.id])[activity.id]
-    submission = db.scalar(sa.select(Submission).where(Submission.activity_id == activity.id,
-                                                       Submission.student_id == student.id))
-    return {
-        "activity": activity_json(activity),
-        "my_status": status,
-        "submitted_at": iso(submission.submitted_at) if submission is not None else None,
-        "finished": True,
-    }
-
-
-# --- Guard rails, edits, unpublishing ---------------------------------------------------------
-
-def due_in_past(due_at: datetime | None, now: datetime | None = None) -> bool:
-    """A due date already gone: accepted only with the teacher's explicit confirmation."""
-    return due_at is not None and due_at <= (now or utcnow())
-
-
-EDITABLE = ("title", "description", "due_at", "allow_late", "publish_at")
-
-
-class NotEditable(Exception):
-    """The change does not fit the activity's status (e.g. a publish time for one already out)."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-def _lock(db: Session, activity: Activity) -> Activity:
-    """The activity as committed now, locked until the transaction ends: an edit or unpublish
-    and the publishing task's conditional UPDATE never interleave, so a scheduled activity is
-    either cancelled or published, never both."""
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(sa.select(Activity.id).where(Activity.id == activity.id).with_for_update())
-    else:  # SQLite: any write takes the database's one write lock for the rest of the transaction
-        db.execute(sa.update(Activity).where(Activity.id == activity.id).values(class_id=Activity.class_id)
-                   .execution_options(synchronize_session=False))
-    db.refresh(activity)
-    return activity
-
-
-def edit_activity(db: Session, activity: Activity, changes: dict[str, Any], now: datetime | None = None) -> int:
-    """Apply `changes` (a subset of EDITABLE, already validated) and return how many students
-    were told. A published activity's students get one "changed" notification each, the first
-    time it changes; later edits tell nobody again (the page always shows the current text).
-    A scheduled one tells nobody (nobody has seen it) and may move its publish time; an
-    unpublished one cannot change. The students told get the email of it per their preference
-    (an `activity_notice` job). The caller commits and sends (core.jobs.outbox.commit_and_send)."""
-    now = now or utcnow()
-    activity = _lock(db, activity)
-    if activity.status == "unpublished":
-        raise NotEditable("status", "an unpublished activity cannot be edited")
-    if "publish_at" in changes:
-        if activity.status != "scheduled":
-            raise NotEditable("publish_at", "the activity is already published")
-        if changes["publish_at"] is None or changes["publish_at"] <= now:
-            raise NotEditable("publish_at", "publish_at must be in the future (to publish now, leave it out "
-                                            "when creating)")
-    changed = [name for name in EDITABLE if name in changes and getattr(activity, name) != changes[name]]
-    if not changed:
-        return 0
-    for name in changed:
-        setattr(activity, name, changes[name])
-    activity.updated_at = now
-    db.flush()
-    if activity.status != "published":
-        return 0
-    school_class = activity.school_class
-    what = ", ".join(_FIELD_WORDS[name] for name in changed)
-    told = _notify_class(db, activity, "activity_changed", changed_notification_key(activity.id),
-                         f"Changed in {school_class.code}: {activity.title}",
-                         f"Your teacher changed this activity ({what}). Open it to see the current version.", now)
-    return _email_notice(db, activity, "changed", told)
-
-
-_FIELD_WORDS = {"title": "title", "description": "description", "due_at": "due date", "allow_late": "late work",
-                "publish_at": "publish time"}
-
-
-def unpublish_activity(db: Session, activity: Activity, now: datetime | None = None) -> int:
-    """Take the activity back (students no longer see it) and return how many were told. A
-    scheduled one is cancelled: it is never published and nobody is told. Students told of a
-    published one get one "unpublished" notification each, once, and its email per their
-    preference. Already unpublished: nothing happens (0). The caller commits and sends."""
-    now = now or utcnow()
-    activity = _lock(db, activity)
-    if activity.status == "unpublished":
-        return 0
-    was_published = activity.status == "published"
-    activity.status = "unpublished"
-    activity.unpublished_at = now
-    activity.updated_at = now
-    # published_at NULL: every query for what students see (web.common.access) leaves it out.
-    activity.published_at = None
-    activity.publish_at = None
-    db.flush()
-    if not was_published:
-        return 0
-    told = _notify_class(db, activity, "activity_changed", unpublished_notification_key(activity.id),
-                         f"Withdrawn in {activity.school_class.code}: {activity.title}",
-                         "Your teacher unpublished this activity: there is nothing to hand in for it any more.", now,
-                         link=None)
-    return _email_notice(db, activity, "unpublished", told)
-
-
-def _email_notice(db: Session, activity: Activity, notice: str, told: int) -> int:
-    """The emails of a notice just written in the app, routed like every kind (worker/handlers/
-    activity_notices.py): one job in this transaction, only when someone was told now, so a
-    later edit enqueues nothing. Outside the teacher's cap on requests in flight: the edit is
-    done, and refusing its emails would leave the students told in the app only. Returns `told`."""
-    if told:
-        new_job(db, ACTIVITY_NOTICE, ActivityNoticePayload(activity_id=activity.id, notice=notice),
-                activity.school_class.teacher_id)
-    return told
-
-
-def _notify_class(db: Session, activity: Activity, kind: str, key: str, title: str, body: str, now: datetime,
-                  link: str | None = "") -> int:
-    """One in-app notification per enrolled student under `key`, in one INSERT ... SELECT; a
-    student who has one under that key already is skipped (NOT EXISTS, the unique (user_id,
-    dedupe_key) behind it). `link` "" means the activity's page; None, no link."""
-    link = activity_path(activity.id) if link == "" else link
-    earlier = aliased(Notification)
-    rows = sa.select(
-        Enrollment.student_id, sa.literal(kind, sa.String), sa.literal(title[:200], sa.String),
-        sa.literal(body, sa.Text), sa.literal(activity.id, sa.Integer), sa.literal(key, sa.String),
-        sa.literal(link, sa.String), sa.literal(now, UTCDateTime()),
-    ).where(Enrollment.class_id == activity.class_id,
-            ~sa.exists().where(earlier.user_id == Enrollment.student_id, earlier.dedupe_key == key))
-    columns = ["user_id", "kind", "title", "body", "activity_id", "dedupe_key", "link", "created_at"]
-    statement = sa.insert(Notification).from_select(columns, rows)
-    return db.execute(statement.execution_options(preserve_rowcount=True)).rowcount

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import g, render_template
 
 from core.app import session
-from web.common.activities import STATUS_LABELS, student_activity, student_statuses, teacher_activity
+from web.common.activity_standing import STATUS_LABELS, student_activity, student_statuses, teacher_activity
 from web.common.refusal import found
 from web.common.text_links import linked_text
 from web.pages.blueprint import bp

@@ -10,7 +10,7 @@ from flask import g, render_template, request
 from core.app import session
 from core.models import Activity, SchoolClass, User
 from web.common.access import visible_activities, visible_class, visible_classes
-from web.common.activities import STATUS_LABELS, student_statuses
+from web.common.activity_standing import STATUS_LABELS, student_statuses
 from web.common.pagination import PageRequest, paginate
 from web.common.refusal import found
 from web.pages.blueprint import bp

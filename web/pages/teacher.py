@@ -16,18 +16,9 @@ from core.models import Activity, SchoolClass
 from core.parsing import InputError
 from core.reports import REPORT_FORMATS, REPORT_KINDS
 from web.common.access import class_students, visible_class
-from web.common.activities import (
-    DESCRIPTION_MAX,
-    TITLE_MAX,
-    NotEditable,
-    activity_progress,
-    class_activities,
-    due_in_past,
-    edit_activity,
-    publish_to_class,
-    teacher_activity,
-    unpublish_activity,
-)
+from web.common.activities import DESCRIPTION_MAX, TITLE_MAX, activity_progress, publish_to_class
+from web.common.activity_edits import NotEditable, due_in_past, edit_activity, unpublish_activity
+from web.common.activity_standing import class_activities, teacher_activity
 from web.common.classes import classes_with_counts, student_count
 from web.common.dates import from_input, input_value, zone_label
 from web.common.pagination import SEARCH_MAX, PageParamError, PageRequest, paginate

@@ -1,7 +1,7 @@
 """`activity_notice` (core/jobs/types.py ACTIVITY_NOTICE): the emails of an activity's "changed"
 and "withdrawn" notices, routed like every other kind (core.notifying.route, kind
 `activity_changed`). The web tier writes the in-app notices in the edit's transaction
-(web/common/activities.py, once per student and notice) and enqueues this job with them.
+(web/common/activity_edits.py, once per student and notice) and enqueues this job with them.
 
 The first job (no `student_ids`) is the fan-out: the students who hold the in-app notice,
 those whose channel is email, in a batch of chunks of this same type (key
