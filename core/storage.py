@@ -65,6 +65,16 @@ class S3Storage:
         (infra/aula-ops.yaml) leaves it alone. Idempotent; an object without tags is fine."""
         self.s3.delete_object_tagging(Bucket=self.bucket, Key=key)
 
+    def unclaim(self, key: str) -> bool:
+        """Give an upload back to the lifecycle rule for abandoned uploads: `claim` undone, for a
+        checked file a resubmission dropped. Idempotent; False for a key already gone."""
+        try:
+            self.s3.put_object_tagging(Bucket=self.bucket, Key=key,
+                                       Tagging={"TagSet": [{"Key": UNCLAIMED_TAG[0], "Value": UNCLAIMED_TAG[1]}]})
+        except self.s3.exceptions.NoSuchKey:
+            return False
+        return True
+
     def tags(self, key: str) -> dict[str, str]:
         return {t["Key"]: t["Value"] for t in self.s3.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]}
 

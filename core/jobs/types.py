@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from core.jobs.contract import Id, JobType, Payload
 from core.jobs.ops_jobs_filter import JobFilter
 from core.reports import ReportFormat, ReportKind
+from core.submissions import MAX_FILES
 
 
 class ReportPayload(Payload):
@@ -126,9 +127,12 @@ class OpsBulkPayload(Payload):
 
 
 class SubmissionCheckPayload(Payload):
-    """Check the pending files of one submission (worker/handlers/submissions.py)."""
+    """Check the pending files of one submission (worker/handlers/submissions.py), after handing
+    back `release`: the keys of verified files a resubmission dropped, tagged unclaimed again so
+    the bucket's lifecycle expires them like any upload never handed in."""
 
     submission_id: Id
+    release: list[str] = Field(default_factory=list, max_length=MAX_FILES)
 
 
 class SubmissionsZipPayload(Payload):

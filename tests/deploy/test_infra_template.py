@@ -142,9 +142,10 @@ def test_only_the_worker_role_takes_messages_sends_email_and_writes_reports():
         return _actions([s for s in statements if "ReportsBucket" in json.dumps(s["Resource"])])
 
     # The web tier signs download links and upload forms (S3 checks the signer may put and tag
-    # the object), and stores a roster CSV; the worker writes the files and keeps checked uploads.
+    # the object), and stores a roster CSV; the worker writes the files, keeps checked uploads
+    # and hands back those a resubmission dropped (tags them unclaimed again).
     assert on_reports(web) == {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"}
-    assert on_reports(worker) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObjectTagging"}
+    assert on_reports(worker) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObjectTagging", "s3:PutObjectTagging"}
     (uploads,) = [s for s in web if "ReportsBucket" in json.dumps(s["Resource"]) and "s3:PutObject" in _actions([s])]
     assert [r["Fn::Sub"] for r in uploads["Resource"]] == [
         "${ReportsBucket.Arn}/submissions/*", "${ReportsBucket.Arn}/roster-imports/*"]

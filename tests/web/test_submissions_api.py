@@ -89,7 +89,7 @@ def test_a_submission_records_pending_files_and_enqueues_a_check(client, db, cou
     assert data["submission"]["checked"] is False
     job = db.get(Job, uuid.UUID(data["job"]["id"]))
     assert job.type == "submission_check" and job.owner_id == student.id
-    assert job.payload == {"submission_id": data["submission"]["id"]}
+    assert job.payload == {"submission_id": data["submission"]["id"], "release": []}
     shown = client.get(f"/api/activities/{activity.id}/submission", headers=auth).get_json()["submission"]
     assert shown["id"] == data["submission"]["id"] and len(shown["files"]) == 2
 
@@ -110,6 +110,25 @@ def test_a_resubmission_replaces_files_and_checks_only_new_ones(client, db, cour
     # Text only, same file kept: nothing new to check, no job.
     third = _submit(client, auth, activity.id, body="v3", files=[a]).get_json()
     assert third["job"] is None and [f["filename"] for f in third["submission"]["files"]] == ["a.pdf"]
+
+
+def test_a_dropped_verified_file_is_handed_back_by_the_check(client, db, course):
+    """A verified file was claimed (kept from the lifecycle rule); dropped by a resubmission, the
+    check job releases it. A dropped pending one still carries the unclaimed tag: nothing to do."""
+    student, activity = course["students"][0], course["activity"]
+    auth = factories.login(client, student)
+    a, b, c = (upload_key(activity.id, student.id, n) for n in ("a.pdf", "b.png", "c.txt"))
+    _submit(client, auth, activity.id, files=[a, b])
+    db.execute(sa.update(SubmissionFile).where(SubmissionFile.key == a).values(state="verified", size=5))
+    db.commit()
+    dropped_both = _submit(client, auth, activity.id, files=[c]).get_json()
+    job = db.get(Job, uuid.UUID(dropped_both["job"]["id"]))
+    assert job.payload["release"] == [a]
+    db.execute(sa.update(SubmissionFile).where(SubmissionFile.key == c).values(state="verified", size=5))
+    db.commit()
+    text_only = _submit(client, auth, activity.id, body="no files now").get_json()
+    assert text_only["job"] is not None and text_only["submission"]["files"] == []
+    assert db.get(Job, uuid.UUID(text_only["job"]["id"])).payload["release"] == [c]
 
 
 def test_keys_must_be_the_students_own_uploads_for_this_activity(client, db, course):

@@ -80,7 +80,7 @@ def test_good_files_are_verified_with_size_and_sha256(db, worker_app, worker_cli
     for name, data in files.items():
         assert (rows[name].state, rows[name].error) == ("verified", None), name
         assert rows[name].size == len(data) and rows[name].checksum == hashlib.sha256(data).hexdigest()
-    assert db.get(Job, job.id).result == {"verified": 4, "rejected": 0}
+    assert db.get(Job, job.id).result == {"verified": 4, "rejected": 0, "released": 0}
 
 
 def test_content_that_is_not_its_type_is_rejected(db, worker_app, worker_client, make_job, submission):
@@ -129,7 +129,7 @@ def test_redelivery_and_a_second_job_change_nothing(db, worker_app, worker_clien
     second, _ = _check(worker_client, make_job, submission)
     assert _states(db, submission) == before == {"a.pdf": ("verified", None)}
     db.expire_all()
-    assert db.get(Job, second.id).result == {"verified": 0, "rejected": 0}
+    assert db.get(Job, second.id).result == {"verified": 0, "rejected": 0, "released": 0}
 
 
 def test_a_submission_gone_is_nothing_to_check(db, worker_client, make_job, submission):
@@ -166,3 +166,27 @@ def test_a_verified_file_is_claimed_and_a_rejected_one_left_to_expire(db, worker
     _check(worker_client, make_job, submission)
     assert storage.tags(good.key) == {}
     assert storage.tags(bad.key) == {UNCLAIMED_TAG[0]: UNCLAIMED_TAG[1]}
+
+
+def test_a_file_a_resubmission_dropped_is_released_unless_handed_in_again(db, worker_app, worker_client, make_job,
+                                                                          submission):
+    """`release`: each dropped verified file gets its unclaimed tag back (the lifecycle rule then
+    expires it); one a submission holds again stays claimed; one already gone is no error."""
+    storage = worker_app.extensions["aula"].storage
+    dropped_key = upload_key(submission.activity_id, submission.student_id, "old.pdf")
+    storage.put(dropped_key, PDF, "application/pdf")
+    again = _file(db, worker_app, submission, "again.pdf", PDF)
+    db.execute(sa.update(SubmissionFile).where(SubmissionFile.id == again.id).values(state="verified"))
+    db.commit()
+    gone_key = upload_key(submission.activity_id, submission.student_id, "gone.pdf")
+    job = make_job("submission_check", {"submission_id": submission.id,
+                                        "release": [dropped_key, again.key, gone_key]},
+                   owner_id=submission.student_id)
+    body = envelope_for(job).to_json()
+    assert deliver(worker_client, body).get_json()["outcome"] == "succeeded"
+    assert storage.tags(dropped_key) == {UNCLAIMED_TAG[0]: UNCLAIMED_TAG[1]}
+    assert storage.tags(again.key) == {}
+    db.expire_all()
+    assert db.get(Job, job.id).result["released"] == 1
+    assert deliver(worker_client, body).get_json()["outcome"] == "not_claimed"  # done: the redelivery runs nothing
+    assert storage.tags(dropped_key) == {UNCLAIMED_TAG[0]: UNCLAIMED_TAG[1]} and storage.tags(again.key) == {}

@@ -129,9 +129,12 @@ def record_submission(db: Session, user: User, activity: Activity, content: str,
     submission = db.scalars(query.execution_options(populate_existing=True)).one()
     submission.body, submission.late, submission.submitted_at, submission.updated_at = content, late, now, now
     existing = {f.key: f for f in files_of(db, [submission.id])[submission.id]}
-    dropped = [f.id for k, f in existing.items() if k not in keys]
+    dropped = [f for k, f in existing.items() if k not in keys]
     if dropped:
-        db.execute(sa.delete(SubmissionFile).where(SubmissionFile.id.in_(dropped)))
+        db.execute(sa.delete(SubmissionFile).where(SubmissionFile.id.in_([f.id for f in dropped])))
+    # A verified file was claimed (kept from the lifecycle); dropped, the check job hands it back.
+    # Pending and rejected ones still carry the unclaimed tag and expire with abandoned uploads.
+    release = sorted(f.key for f in dropped if f.state == "verified")
     new = []
     for key in keys:
         if key in existing:
@@ -143,9 +146,9 @@ def record_submission(db: Session, user: User, activity: Activity, content: str,
         new.append(row)
     db.flush()
     check = None
-    if new:
-        check = submit(db, SUBMISSION_CHECK, SubmissionCheckPayload(submission_id=submission.id), user.id,
-                       max_in_flight)
+    if new or release:
+        check = submit(db, SUBMISSION_CHECK, SubmissionCheckPayload(submission_id=submission.id, release=release),
+                       user.id, max_in_flight)
     files = [existing[k] for k in keys if k in existing] + new
     return Recorded(submission, sorted(files, key=lambda f: f.id), check)
 

@@ -5,6 +5,7 @@
   row verified or rejected with the reason. Each verdict is one UPDATE of a row still pending,
   so a redelivered job, or one racing a resubmission that dropped the file, changes nothing
   twice and never fails on a row that is gone.
+  First it hands back the files a resubmission dropped (`release`), see release_dropped.
 - `submissions_zip`: every submission of an activity (texts and verified files, with an
   index.csv) as one ZIP, written to a temporary file entry by entry and uploaded from disk, so
   no file is ever held in memory whole.
@@ -70,18 +71,39 @@ def check_file(storage: S3Storage, row: SubmissionFile, owner: tuple[int, int], 
     return Verdict("verified", size=content.size, checksum=digest.hexdigest())
 
 
+def _held(db: Session, key: str) -> bool:
+    return db.scalar(sa.select(sa.exists().where(SubmissionFile.key == key))) is True
+
+
+def release_dropped(db: Session, storage: S3Storage, keys: list[str]) -> int:
+    """Tag each dropped verified file unclaimed again, unless a submission holds it again (the
+    student handed the same upload back in). Read, tag, read again: a resubmission that commits
+    after the second read enqueues its own check, whose claim comes after this tag, so a file
+    handed in is never left to expire. Returns how many were released."""
+    released = 0
+    for key in keys:
+        if _held(db, key) or not storage.unclaim(key):
+            continue
+        if _held(db, key):
+            storage.claim(key)
+            continue
+        released += 1
+    return released
+
+
 @handles(SUBMISSION_CHECK)
 def check_submission(ctx: JobContext, payload: SubmissionCheckPayload) -> dict[str, Any]:
     db = ctx.session
+    released = release_dropped(db, ctx.services.storage, payload.release) if payload.release else 0
     submission = db.get(Submission, payload.submission_id)
-    if submission is None:
-        return {"verified": 0, "rejected": 0, "gone": True}  # deleted with its activity: nothing to check
+    if submission is None:  # deleted with its activity: nothing to check
+        return {"verified": 0, "rejected": 0, "released": released, "gone": True}
     pending = db.scalars(sa.select(SubmissionFile).where(SubmissionFile.submission_id == submission.id,
                                                          SubmissionFile.state == "pending")
                          .order_by(SubmissionFile.id)).all()
     owner = (submission.activity_id, submission.student_id)
     max_bytes = ctx.services.settings.submission_max_bytes
-    counts = {"verified": 0, "rejected": 0}
+    counts = {"verified": 0, "rejected": 0, "released": released}
     for done, row in enumerate(pending, start=1):
         # Read before any write of this run: on SQLite a progress point after one is skipped.
         verdict = check_file(ctx.services.storage, row, owner, max_bytes)
