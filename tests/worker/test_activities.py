@@ -23,8 +23,8 @@ from tests import factories
 from tests.sqsd import deliver, fire_task, pump
 from tests.support.ses import SentMail
 from web.common.activities import publish_activity
-from worker.handlers import email as email_handler
-from worker.handlers.email import RECORD_EVERY
+from worker import email_chunk
+from worker.email_chunk import RECORD_EVERY
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def _fast_moto_sqs_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def _checkpoints_by_count_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """A chunk records its emails every RECORD_EVERY sends, never early because a slow machine let
     RECORD_INTERVAL pass, so the tests know the window a dead run leaves."""
-    monkeypatch.setattr(email_handler, "RECORD_INTERVAL", 3600.0)
+    monkeypatch.setattr(email_chunk, "RECORD_INTERVAL", 3600.0)
 
 
 def _class_of(db, students: int):

@@ -20,10 +20,9 @@ from tests import factories
 from tests.sqsd import deliver, pump
 from tests.support.ses import SentMail
 from web.common.activities import publish_activity
-from worker import outages
+from worker import email_chunk, outages
 from worker.effects import is_intent, record_effect
-from worker.handlers import email as email_handler
-from worker.handlers.email import RECORD_EVERY
+from worker.email_chunk import RECORD_EVERY
 
 
 @pytest.fixture
@@ -35,7 +34,7 @@ def sent(aws) -> SentMail:
 def _checkpoints_by_count_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Checkpoints every RECORD_EVERY sends, never because a slow machine let RECORD_INTERVAL pass,
     so the tests know where each one falls."""
-    monkeypatch.setattr(email_handler, "RECORD_INTERVAL", 3600.0)
+    monkeypatch.setattr(email_chunk, "RECORD_INTERVAL", 3600.0)
 
 
 def _lesson(db, students: int):
@@ -295,7 +294,7 @@ def test_a_refusal_not_yet_recorded_when_the_worker_died_is_reported_unconfirmed
             mailer.sender = "someone-else@unverified.test"
 
     ses.after = unverify_after_the_first
-    real, calls = email_handler.note_intent, {"n": 0}
+    real, calls = email_chunk.note_intent, {"n": 0}
 
     def die_at_the_third(*args, **kwargs):  # the refusal's row is deleted with the next intent
         calls["n"] += 1
@@ -303,14 +302,14 @@ def test_a_refusal_not_yet_recorded_when_the_worker_died_is_reported_unconfirmed
             raise _Killed()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(email_handler, "note_intent", die_at_the_third)
+    monkeypatch.setattr(email_chunk, "note_intent", die_at_the_third)
     try:
         with pytest.raises(_Killed):
             deliver(worker_client, envelope_for(job).to_json())
     finally:
         mailer.sender = verified
     ses.after = None
-    monkeypatch.setattr(email_handler, "note_intent", real)
+    monkeypatch.setattr(email_chunk, "note_intent", real)
     _take_over(db, job)
     assert deliver(worker_client, envelope_for(job).to_json(), receive_count=2).get_json()["outcome"] == "succeeded"
 
@@ -382,7 +381,7 @@ def test_progress_and_the_lease_move_as_a_chunk_advances(worker_app, worker_clie
 
 def test_a_slow_ses_makes_a_checkpoint_by_time_alone(worker_app, worker_client, db, make_job, sent, ses,
                                                      monkeypatch):
-    monkeypatch.setattr(email_handler, "RECORD_INTERVAL", 0.0)  # every send is "too long" after the last
+    monkeypatch.setattr(email_chunk, "RECORD_INTERVAL", 0.0)  # every send is "too long" after the last
     teacher, students, activity = _lesson(db, 4)
     job = make_job("email_chunk", _chunk(activity, students), owner_id=teacher.id)
     progress_before_each_send: list[int] = []

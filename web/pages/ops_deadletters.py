@@ -14,7 +14,7 @@ from core.app import services, session
 from core.db import utcnow
 from core.models import Job
 from core.parsing import ascii_int
-from web.common.ops import deadletters
+from web.common.ops import deadletters, queue_depths
 from web.common.ops.access import is_operator, jobs_in_scope, operator_only
 from web.common.refusal import Refusal
 from web.pages.blueprint import bp, console_page
@@ -55,8 +55,8 @@ def _context() -> dict[str, Any]:
             view = {**deadletters.not_configured_view(db, g.user, now), "configured": True}
     points = view["samples"]
     return {"view": view, "unavailable": unavailable, "operator": is_operator(g.user),
-            "hourly": deadletters.hourly(points, now),
-            "lines": {q: deadletters.sparkline(points, q, now) for q in ("dead", "main")},
+            "hourly": queue_depths.hourly(points, now),
+            "lines": {q: queue_depths.sparkline(points, q, now) for q in ("dead", "main")},
             "followed": _followed_jobs(_followed()), "followed_ids": ",".join(str(i) for i in _followed()),
             "redrive_limit": deadletters.REDRIVE_LIMIT}
 

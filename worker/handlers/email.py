@@ -38,6 +38,7 @@ takes no idempotency key, and botocore does not retry SendEmail for that reason,
 It is recorded as sent but unconfirmed, listed in the result, and not sent again: a student
 emailed twice about the same activity is the failure this design avoids. A send that never
 connected is not ambiguous: its intent is deleted and it is retried with the job.
+(A run's bookkeeping, its intents and checkpoints, is worker/email_chunk.py.)
 
 A recipient SES refuses for good (a bounced or suppressed address, a malformed one) or who no
 longer exists is listed in the result with the reason (its intent deleted, so it is not
@@ -48,10 +49,8 @@ it is: what was sent is recorded, the job is retried with backoff, and the retry
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, get_args
 
 import sqlalchemy as sa
@@ -59,25 +58,17 @@ from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutE
 from sqlalchemy.orm import Session, joinedload
 
 from core.activities import activity_path
-from core.jobs.batches import COUNTS
 from core.jobs.types import EMAIL, EMAIL_CHUNK, EmailChunkPayload, EmailPayload, EmailRecipient
 from core.links import absolute
 from core.mail import TemplateError
 from core.models import Activity, Effect, SchoolClass, User
 from core.notifying import local_time
 from worker.context import JobContext
-from worker.effects import is_intent, note_intent, record_outcomes
-from worker.errors import JobCancelled, PermanentJobError, TimeLimitExceeded, TransientJobError, is_permanent
+from worker.email_chunk import Chunk, Intent, Taken, clear_intent, noting, record_what_was_sent
+from worker.errors import PermanentJobError, TransientJobError, is_permanent
 from worker.handlers import handles
-from worker.outages import ride_out
 
 log = logging.getLogger(__name__)
-# Sends between two checkpoints (progress, lease, counts; each send's outcome is recorded by the next).
-RECORD_EVERY = 10
-# ...and at most this many seconds between them, so progress moves even when SES is slow.
-RECORD_INTERVAL = 2.0
-# Refusals listed in a result; the counts always include every one.
-MAX_LISTED_FAILURES = 50
 
 
 def _person(user: Any) -> dict[str, Any]:
@@ -137,124 +128,10 @@ if set(TEMPLATES) != _DECLARED:  # the worker must not start with an email it ca
     raise RuntimeError(f"email templates declared {sorted(_DECLARED)} but loaders for {sorted(TEMPLATES)}")
 
 
-@dataclass
-class _Chunk:
-    """One run over a chunk: what it found already sent, sent, refused, and not yet recorded."""
-
-    ctx: JobContext
-    recipients: Sequence[EmailRecipient]
-    already_sent: int = 0
-    sent: int = 0
-    failures: list[dict[str, Any]] = field(default_factory=list)
-    failed: int = 0
-    unrecorded: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # outcomes of sends
-    unsent: list[str] = field(default_factory=list)  # keys noted but not sent: their rows go
-    unconfirmed: list[int] = field(default_factory=list)  # users whose send may not have arrived (see the module)
-    since_checkpoint: int = 0
-    checkpointed_at: float = field(default_factory=time.monotonic)
-    message_id: str | None = None  # of a single email, for its result
-
-    def refuse(self, recipient: EmailRecipient, error: str, *, noted: bool) -> None:
-        log.warning("email %s not sent: %s", recipient.effect_key, error)
-        self.failed += 1
-        self.since_checkpoint += 1
-        if noted:
-            self.unsent.append(recipient.effect_key)
-        if len(self.failures) < MAX_LISTED_FAILURES:
-            self.failures.append({"to_user_id": recipient.to_user_id, "effect_key": recipient.effect_key,
-                                  "error": error[:500]})
-
-    def sent_one(self, recipient: EmailRecipient, message_id: str | None, template: str) -> None:
-        self.sent += 1
-        self.since_checkpoint += 1
-        self.message_id = message_id
-        detail: dict[str, Any] = {"message_id": message_id, "to_user_id": recipient.to_user_id, "template": template}
-        if message_id is None:
-            detail["unconfirmed"] = True
-            self.unconfirmed.append(recipient.to_user_id)
-        self.unrecorded.append((recipient.effect_key, detail))
-
-    def found(self, recipient: EmailRecipient, job_id: Any, detail: dict[str, Any] | None) -> None:
-        """An email that has a row already: sent (or noted) by an earlier run or another job."""
-        self.already_sent += 1
-        if len(self.recipients) == 1:
-            self.message_id = (detail or {}).get("message_id")
-        if not is_intent(detail):
-            return
-        log.warning("email %s: noted by a run that ended before SES's answer was recorded; "
-                    "counted as sent, unconfirmed", recipient.effect_key)
-        self.unconfirmed.append(recipient.to_user_id)
-        if job_id == self.ctx.job.id:  # this job's own earlier run, dead: its answer is lost for good
-            self.unrecorded.append((recipient.effect_key, {
-                "message_id": None, "to_user_id": recipient.to_user_id, "template": (detail or {}).get("template"),
-                "unconfirmed": True, "answer_lost": True}))
-
-    def _saved(self) -> tuple[Any, ...]:
-        return list(self.unrecorded), list(self.unsent), self.since_checkpoint, self.checkpointed_at
-
-    def _restore(self, saved: tuple[Any, ...]) -> None:  # not committed: still to record
-        self.unrecorded, self.unsent, self.since_checkpoint, self.checkpointed_at = saved
-
-    @property
-    def has_unrecorded(self) -> bool:
-        return bool(self.unrecorded or self.unsent)
-
-    def record(self) -> None:
-        """Add the outcomes not yet recorded to the session (the caller commits them)."""
-        record_outcomes(self.ctx.session, self.ctx.job.id, self.unrecorded, self.unsent)
-        self.unrecorded, self.unsent = [], []
-
-    def note(self, recipient: EmailRecipient, template: str) -> bool:
-        """Commit the intent to send this email (and the outcomes so far) before sending it. False
-        if the key has a row already: another run or job holds this email."""
-        saved = self._saved()
-        try:
-            self.record()
-            noted = note_intent(self.ctx.session, recipient.effect_key, self.ctx.job.id,
-                                {"to_user_id": recipient.to_user_id, "template": template})
-            self.ctx.session.commit()
-        except BaseException:
-            self._restore(saved)
-            raise
-        return noted
-
-    def record_due(self) -> bool:
-        return self.since_checkpoint >= RECORD_EVERY or time.monotonic() - self.checkpointed_at >= RECORD_INTERVAL
-
-    def checkpoint(self) -> None:
-        saved = self._saved()
-        try:
-            self.record()
-            self.since_checkpoint, self.checkpointed_at = 0, time.monotonic()
-            done = self.already_sent + self.sent + self.failed
-            self.ctx.checkpoint(min(99, done * 100 // len(self.recipients)), self.result())
-        except (JobCancelled, TimeLimitExceeded):
-            raise  # raised after the commit: the outcomes are recorded
-        except BaseException:
-            self._restore(saved)
-            raise
-
-    def result(self) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            "recipients": len(self.recipients), "sent": self.sent, "already_sent": self.already_sent,
-            "failed": self.failed,
-            # What the batch counts this job by (core/jobs/batches.py): emails, not jobs.
-            COUNTS: {"succeeded": self.already_sent + self.sent, "failed": self.failed},
-        }
-        if self.failures:
-            result["failures"] = self.failures
-        if self.unconfirmed:
-            result["unconfirmed"] = self.unconfirmed[:MAX_LISTED_FAILURES]
-        if len(self.recipients) == 1:
-            result["effect_key"] = self.recipients[0].effect_key
-            result["message_id"] = self.message_id
-        return result
-
-
 def _send(ctx: JobContext, template_name: str, context: dict[str, Any], recipients: Sequence[EmailRecipient]
           ) -> dict[str, Any]:
     session = ctx.session
-    chunk = _Chunk(ctx, recipients)
+    chunk = Chunk(ctx, recipients)
     # Check, then note, then send, then record. The check skips what earlier runs and jobs
     # recorded; the intent's INSERT ... ON CONFLICT DO NOTHING is what makes a send exclusive:
     # a run (this job's, after a lost lease, or another job's with the same keys) that finds
@@ -282,11 +159,11 @@ def _send(ctx: JobContext, template_name: str, context: dict[str, Any], recipien
             # Whatever ends the run, SES's answers are recorded first: the runner rolls the
             # session back next, and the retry must know which emails went out.
             if chunk.has_unrecorded:
-                _record_what_was_sent(chunk)
+                record_what_was_sent(chunk)
             raise
     # The last outcomes commit before the job's end does, through an outage too: a success that
     # cannot commit becomes a retry (worker/runner.py), which must find these recorded.
-    if chunk.has_unrecorded and not _record_what_was_sent(chunk):
+    if chunk.has_unrecorded and not record_what_was_sent(chunk):
         raise TransientJobError(f"could not record the outcome of {len(chunk.unrecorded) + len(chunk.unsent)} emails")
     if chunk.failed == len(recipients):
         first = chunk.failures[0]["error"]
@@ -294,85 +171,22 @@ def _send(ctx: JobContext, template_name: str, context: dict[str, Any], recipien
     return chunk.result()
 
 
-def _record_what_was_sent(chunk: _Chunk) -> bool:
-    """Commit the outcomes not recorded yet before the run ends, through a database outage too
-    (worker/outages.py); False if that could not be done."""
-    unrecorded = len(chunk.unrecorded) + len(chunk.unsent)
-
-    def record() -> None:
-        chunk.ctx.session.rollback()
-        try:
-            chunk.checkpoint()
-        except (JobCancelled, TimeLimitExceeded):
-            pass  # recorded; the run ends with the error that brought it here
-
-    try:
-        ride_out(chunk.ctx, record, f"the outcome of {unrecorded} emails")
-    except Exception:
-        log.exception("could not record the outcome of %d emails; their retry reports them unconfirmed", unrecorded)
-        return False
-    return True
-
-
-class _Taken(Exception):
-    """The email's key had a row when its intent was to be noted: another run or job holds it."""
-
-
-@dataclass
-class _Intent:
-    """Notes one email's intent once, when botocore is about to put the request on the wire."""
-
-    chunk: _Chunk
-    recipient: EmailRecipient
-    template: str
-    noted: bool = False
-
-    def __call__(self) -> None:
-        if not self.noted:
-            held = self.chunk.note(self.recipient, self.template)
-            self.noted = True
-            if not held:
-                raise _Taken(self.recipient.effect_key)
-
-
-_sending = threading.local()  # the intent of the send this thread is making
-
-
-def _note_before_the_request(**_kwargs: Any) -> None:
-    # botocore's before-send: the request is serialized and signed, only the socket write is
-    # left, so a kill between the intent's commit and SES is the narrowest it can be.
-    intent = getattr(_sending, "intent", None)
-    if intent is not None:
-        intent()
-
-
-def _noting(ses: Any, intent: _Intent) -> bool:
-    """Arrange for the intent to be noted inside the send; False if the client offers no
-    botocore events (then it is noted before the call)."""
-    events = getattr(getattr(ses, "meta", None), "events", None)
-    if events is None:
-        return False
-    events.register_first("before-send.sesv2.SendEmail", _note_before_the_request, unique_id="aula-email-intent")
-    _sending.intent = intent
-    return True
-
-
-def _send_one(ctx: JobContext, chunk: _Chunk, template_name: str, template: EmailTemplate, shared: dict[str, Any],
+def _send_one(ctx: JobContext, chunk: Chunk, template_name: str, template: EmailTemplate, shared: dict[str, Any],
               recipient: EmailRecipient, user: Any) -> None:
     if user is None:
         chunk.refuse(recipient, f"user {recipient.to_user_id} no longer exists; email {recipient.effect_key} not sent",
                      noted=False)
         return
-    mailer, intent = ctx.services.mailer, _Intent(chunk, recipient, template_name)
+    mailer, intent = ctx.services.mailer, Intent(chunk, recipient, template_name)
     try:
-        if not _noting(mailer.ses, intent):
+        if not noting(mailer.ses, intent):
             intent()
         try:
             message_id = mailer.send(user.email, template_name, {**shared, **template.personal(shared, user),
                                                                   template.recipient: _person(user)})
         finally:
-            _sending.intent = None
-    except _Taken:
+            clear_intent()
+    except Taken:
         log.warning("email %s: taken by another run or job since this one looked; not sending it", recipient.effect_key)
         chunk.already_sent += 1
         return
@@ -399,10 +213,10 @@ def _send_one(ctx: JobContext, chunk: _Chunk, template_name: str, template: Emai
     _sent(chunk, intent, message_id)
 
 
-def _sent(chunk: _Chunk, intent: _Intent, message_id: str | None) -> None:
+def _sent(chunk: Chunk, intent: Intent, message_id: str | None) -> None:
     try:
         intent()  # a send that SES answered has its row, even from a client that did not note it
-    except _Taken:
+    except Taken:
         log.warning("email %s: sent while another run or job held it", intent.recipient.effect_key)
         return
     chunk.sent_one(intent.recipient, message_id, intent.template)

@@ -1,5 +1,5 @@
 """The console's dead letters: what the dead-letter queue holds, grouped by job type and error,
-its depth over the last day, and the operators' actions on it (redrive, purge).
+its depth over the last day (queue_depths.py), and the operators' actions on it (redrive, purge).
 
 A look is a bounded peek (core.jobs.deadletters.peek: received, then made visible again at once)
 of at most PEEK_LIMIT messages, kept PEEK_CACHE_SECONDS per process so a refreshing page or a few
@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,10 +25,11 @@ from core.app import Services
 from core.db import utcnow
 from core.jobs import deadletters
 from core.models import Job, User
-from core.models.ops import JobAttempt, QueueSample
+from core.models.ops import JobAttempt
 from web.common.dates import iso
 from web.common.ops.access import is_operator, jobs_in_scope, operator_only
 from web.common.ops.audit import record
+from web.common.ops.queue_depths import samples
 from web.common.refusal import Refusal
 
 PEEK_LIMIT = 100
@@ -36,7 +37,6 @@ PEEK_CACHE_SECONDS = 10
 # Messages one console redrive moves (or, for chosen jobs, looks at): a web request must stay
 # well inside gunicorn's 30 s; the page says how many are left, and the CLI moves any number.
 REDRIVE_LIMIT = 500
-SAMPLES_WINDOW = timedelta(hours=24)
 ERROR_SHOWN = 300  # characters of an error a group is keyed and titled by
 PERIODIC_BODY = "elasticbeanstalk scheduled job"
 NOT_CONFIGURED = "no dead-letter queue is configured (SQS_DEAD_LETTER_QUEUE_URL is not set)"
@@ -197,44 +197,6 @@ def not_configured_view(session: Session, user: User, now: datetime) -> dict[str
     return {"configured": False, "message": NOT_CONFIGURED, "depth": None, "peeked": 0, "peek_limit": PEEK_LIMIT,
             "not_peeked": 0, "peeked_at": None, "groups": [], "samples": samples(session, now),
             "can_act": False}
-
-
-def samples(session: Session, now: datetime) -> list[dict[str, Any]]:
-    """The queue depths the dead-letter monitor recorded over the last day, oldest first
-    (a range of the primary key: ~288 readings per queue at one every five minutes)."""
-    rows = session.scalars(
-        sa.select(QueueSample).where(QueueSample.taken_at >= now - SAMPLES_WINDOW)
-        .order_by(QueueSample.taken_at, QueueSample.queue).limit(2_000)
-    )
-    return [{"taken_at": iso(s.taken_at), "queue": s.queue, "visible": s.visible, "in_flight": s.in_flight,
-             "delayed": s.delayed} for s in rows]
-
-
-def hourly(points: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """The samples as 24 hourly rows, newest first: the largest depth of each queue in the hour."""
-    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    rows = [{"hour": end - timedelta(hours=k + 1), "main": None, "dead": None} for k in range(24)]
-    for point in points:
-        taken = datetime.fromisoformat(point["taken_at"])
-        k = int((end - taken) / timedelta(hours=1))
-        if 0 <= k < 24 and point["queue"] in ("main", "dead"):
-            depth = point["visible"] + point["in_flight"]
-            previous = rows[k][point["queue"]]
-            rows[k][point["queue"]] = depth if previous is None else max(previous, depth)
-    return rows
-
-
-def sparkline(points: list[dict[str, Any]], queue: str, now: datetime, width: int = 480,
-              height: int = 60) -> dict[str, Any]:
-    """An SVG polyline of one queue's depth over the last day (drawn server-side, no script)."""
-    start = now - SAMPLES_WINDOW
-    values = [(datetime.fromisoformat(p["taken_at"]), p["visible"] + p["in_flight"])
-              for p in points if p["queue"] == queue]
-    top = max((v for _, v in values), default=0)
-    scale = (height - 4) / top if top else 0
-    coordinates = " ".join(
-        f"{(at - start) / SAMPLES_WINDOW * width:.1f},{height - 2 - v * scale:.1f}" for at, v in values)
-    return {"points": coordinates, "max": top, "width": width, "height": height, "readings": len(values)}
 
 
 def parse_job_ids(raw: Any) -> list[uuid.UUID]:
