@@ -15,9 +15,10 @@ polled by many operators costs SQS a few calls a minute. No request waits for SQ
 process has read it: a stale reading is answered as it is (`read_at` says when it was taken)
 while one background thread per process and queue pair takes the next (stale-while-revalidate).
 A process's first reading is waited for at most FIRST_READ_WAIT seconds (the single read under
-way, however many requests ask); past that the answer says it is `pending`, with no figures. Before this, every request that found the reading stale read SQS and CloudWatch
-itself: a slow SQS (moto with a deep queue took 3 s a call) stalled every poll of every
-process once per CACHE_SECONDS. An error is part of the answer, never raised."""
+way, however many requests ask); past that the answer says it is `pending`, with no figures.
+Before this, every request that found the reading stale read SQS and CloudWatch itself: a slow
+SQS (moto with a deep queue took 3 s a call) stalled every poll of every process once per
+CACHE_SECONDS. An error is part of the answer, never raised."""
 from __future__ import annotations
 
 import logging
@@ -37,7 +38,9 @@ from core.models import Job
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 5.0
-FIRST_READ_WAIT = 2.0
+# SQS and CloudWatch answer in tens of milliseconds; past this the page says `pending` and its
+# live poll (a few seconds later) shows the figures, so no request waits longer on them.
+FIRST_READ_WAIT = 0.25
 COUNTS = {"visible": "ApproximateNumberOfMessages", "in_flight": "ApproximateNumberOfMessagesNotVisible",
           "delayed": "ApproximateNumberOfMessagesDelayed"}
 CLOUDWATCH_LOOKBACK = timedelta(minutes=10)
