@@ -1,11 +1,10 @@
 """Roster imports through both tiers (issue 13, item 8): the teacher's POST stores the CSV and
 queues `roster_import`; the worker matches, creates and enrols, reports each row, and emails each
 new account one invitation whose link sets a password once; a dry run and a second import of
-the same file change nothing; 5,000 rows inside the bound."""
+the same file change nothing; 5,000 rows in one job (timed by make bench, P6)."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -178,20 +177,17 @@ def test_an_expired_invitation_is_replaced_by_importing_again(client, db, worker
     assert client.get(LINK.search(sent.messages[1].body).group(1)).status_code == 200
 
 
-def test_five_thousand_rows_import_inside_the_bound(client, db, worker_client, sqs, aws, sent, course, monkeypatch):
+def test_five_thousand_rows_import_in_one_job(client, db, worker_client, sqs, aws, sent, course, monkeypatch):
+    """The issue's size, whole: every row created and enrolled, its invitations in 100 chunks.
+    How long it takes is `make bench`'s P6 row (bench/roster.py), on the local stack."""
     _, teacher, group, _ = course
     auth = factories.login(client, teacher)
     text = "name,email,external_id\n" + "".join(f"Aluno {n},massa{n}@example.test,M{n}\n" for n in range(5000))
     job_id = _import(client, auth, group, text)
-    # Only the import is timed here (the 5,000 invitation emails are their own 100 jobs).
     messages = sqs.receive_message(QueueUrl=aws["SQS_QUEUE_URL"], MaxNumberOfMessages=1).get("Messages", [])
     assert messages
-    started = time.monotonic()
     assert deliver(worker_client, messages[0]["Body"], messages[0]["MessageId"]).status_code == 200
-    took = time.monotonic() - started
     sqs.delete_message(QueueUrl=aws["SQS_QUEUE_URL"], ReceiptHandle=messages[0]["ReceiptHandle"])
-    print(f"\n5,000-row roster import: {took:.1f} s")
-    assert took < 30
     result = client.get(f"/api/jobs/{job_id}", headers=auth).get_json()["job"]["result"]
     assert result["counts"]["created"] == 5000 and result["invited"] == 5000 and result["rows_listed"] == 200
     assert len(_enrolled(db, group)) == 5001
