@@ -268,3 +268,24 @@ def test_a_first_reading_that_takes_too_long_is_pending_not_waited_for(client, w
     monkeypatch.setattr(queues, "FIRST_READ_WAIT", 5.0)
     read = client.get("/api/ops/overview", headers=headers).get_json()["queues"]
     assert read["pending"] is False and read["main"]["visible"] is not None
+
+
+def test_a_slow_first_reading_holds_one_request_not_every_one(client, web_app, db, staff, monkeypatch):
+    """The wait is counted from the read's start: once it is over, a request that comes while the
+    same read is still under way is told `pending` without waiting again."""
+    sqs = web_app.extensions["aula"].queue.sqs
+    real = sqs.get_queue_attributes
+    held = threading.Event()
+    monkeypatch.setattr(sqs, "get_queue_attributes", lambda **kwargs: held.wait(20) and real(**kwargs))
+    monkeypatch.setattr(queues, "FIRST_READ_WAIT", 2.0)
+    headers = factories.login(client, staff.operator)
+    try:
+        started = time.monotonic()
+        assert client.get("/api/ops/overview", headers=headers).get_json()["queues"]["pending"] is True
+        assert time.monotonic() - started >= 2.0  # the first request waited for the read
+        started = time.monotonic()
+        assert client.get("/api/ops/overview", headers=headers).get_json()["queues"]["pending"] is True
+        assert time.monotonic() - started < 1.0  # the second did not wait again
+    finally:
+        held.set()
+        queues.forget()

@@ -14,8 +14,9 @@ Read at most once per CACHE_SECONDS per process and queue pair, errors included,
 polled by many operators costs SQS a few calls a minute. No request waits for SQS once a
 process has read it: a stale reading is answered as it is (`read_at` says when it was taken)
 while one background thread per process and queue pair takes the next (stale-while-revalidate).
-A process's first reading is waited for at most FIRST_READ_WAIT seconds (the single read under
-way, however many requests ask); past that the answer says it is `pending`, with no figures.
+A process's first reading is waited for until FIRST_READ_WAIT seconds after it began (one
+read, however many requests ask, and one wait: a request that comes later is not held again);
+past that the answer says it is `pending`, with no figures.
 Before this, every request that found the reading stale read SQS and CloudWatch itself: a slow
 SQS (moto with a deep queue took 3 s a call) stalled every poll of every process once per
 CACHE_SECONDS. An error is part of the answer, never raised."""
@@ -47,6 +48,7 @@ CLOUDWATCH_LOOKBACK = timedelta(minutes=10)
 
 _cache: dict[tuple[str, str | None], tuple[float, dict[str, Any]]] = {}
 _refreshing: dict[tuple[str, str | None], threading.Thread] = {}
+_started: weakref.WeakKeyDictionary[threading.Thread, float] = weakref.WeakKeyDictionary()
 _cloudwatch: weakref.WeakKeyDictionary[Services, Any] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
@@ -72,7 +74,9 @@ def figures(services: Services, session: Session) -> dict[str, Any]:
     cached = _cache.get(key)
     if cached is None:
         thread = _refresh_in_background(services, key)
-        thread.join(FIRST_READ_WAIT)
+        # One wait per first read, not per request: a request that comes while that read is
+        # already past FIRST_READ_WAIT is told `pending` at once.
+        thread.join(max(0.0, _started.get(thread, 0.0) + FIRST_READ_WAIT - time.monotonic()))
         cached = _cache.get(key)
         if cached is None:
             return _pending(key)
@@ -120,6 +124,7 @@ def _refresh_in_background(services: Services, key: tuple[str, str | None]) -> t
             return running
         thread = threading.Thread(target=_refresh, args=(services, key), name="ops-queue-figures", daemon=True)
         _refreshing[key] = thread
+        _started[thread] = time.monotonic()
         thread.start()
     return thread
 
