@@ -66,6 +66,19 @@ def post_worker_init(worker):
     services = getattr(worker.wsgi, "extensions", {}).get("aula")
     if services is not None:  # None: `gunicorn --reload` serving the error of an app that failed to load
         logs.ship_from_settings(services.settings)
+    freeze_startup_objects()
+
+
+def freeze_startup_objects():
+    # The ~160,000 objects of the loaded app (modules, SQLAlchemy's mappers, Jinja, boto3's models)
+    # live as long as the process. Left in the collector's oldest generation, every full collection
+    # walks them all: 125-135 ms measured here, a pause that lands on whichever request allocated
+    # last (the console's p99s of 200-350 ms where p50 was 25-60 ms). Frozen, a full collection walks
+    # only what requests made. (Python's gc.freeze docs; Instagram's "Dismissing Python Garbage Collection".)
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def worker_abort(worker):

@@ -84,6 +84,20 @@ class Stack:
                       self.sqsd.max_retries, visibility_timeout=self.sqsd.visibility_timeout)
         return self.urls["moto"]
 
+    def purge_queue(self) -> int:
+        """Empty the main queue (moto's) and return how many messages it held. For rows that come
+        after a backlog no worker consumes: moto's GetQueueAttributes walks every message in
+        Python (0.2 s of this machine's CPU at 1,000 messages, 0.86 s at 4,000, measured), a cost
+        SQS itself never puts on the app's machine."""
+        import boto3
+
+        env = self.env()
+        sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        held = sqs.get_queue_attributes(QueueUrl=env["SQS_QUEUE_URL"], AttributeNames=["ApproximateNumberOfMessages"])
+        sqs.purge_queue(QueueUrl=env["SQS_QUEUE_URL"])
+        return int(held["Attributes"]["ApproximateNumberOfMessages"])
+
     def web(self) -> str:
         return self._tier("web")
 

@@ -26,6 +26,20 @@ def test_gunicorn_accepts_the_config_and_listens_where_the_platform_nginx_proxie
         assert config.settings[hook].value.__module__ != "gunicorn.config", f"{hook} is not ours"
 
 
+def test_a_worker_freezes_what_it_loaded_so_a_full_collection_skips_it():
+    import gc
+
+    hooks = gunicorn_settings("web")
+    before = gc.get_freeze_count()
+    try:
+        hooks["freeze_startup_objects"]()
+        assert gc.get_freeze_count() > before
+        started = len(gc.get_objects(generation=2))
+        assert started < gc.get_freeze_count(), "the oldest generation holds only what came after the freeze"
+    finally:
+        gc.unfreeze()
+
+
 def test_the_worker_tier_runs_one_job_per_process_and_as_many_as_sqsd_sends():
     config = gunicorn_config("worker")
     assert (config.worker_class_str, config.threads) == ("sync", 1)
