@@ -66,6 +66,10 @@ def post_worker_init(worker):
     services = getattr(worker.wsgi, "extensions", {}).get("aula")
     if services is not None:  # None: `gunicorn --reload` serving the error of an app that failed to load
         logs.ship_from_settings(services.settings)
+        if _role == "web":
+            from web.common.ops import queues
+
+            queues.warm(services)
     freeze_startup_objects()
 
 

@@ -289,3 +289,19 @@ def test_a_slow_first_reading_holds_one_request_not_every_one(client, web_app, d
     finally:
         held.set()
         queues.forget()
+
+
+def test_a_warmed_process_has_its_first_reading_before_any_operator_asks(client, web_app, db, staff, monkeypatch):
+    """gunicorn's post_worker_init warms the web tier's reading, so the first overview after a
+    deploy shows figures, not `pending` (with no wait at all allowed here, only a warmed process can)."""
+    services = web_app.extensions["aula"]
+    queues.forget()
+    monkeypatch.setattr(queues, "FIRST_READ_WAIT", 0.0)
+    try:
+        queues.warm(services)
+        for thread in list(queues._refreshing.values()):
+            thread.join(10)
+        read = client.get("/api/ops/overview", headers=factories.login(client, staff.operator)).get_json()["queues"]
+        assert read["pending"] is False and read["main"]["visible"] is not None
+    finally:
+        queues.forget()

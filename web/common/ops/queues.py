@@ -67,6 +67,14 @@ def queue_name(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
 
 
+def warm(services: Services) -> None:
+    """Take this process's first reading in the background now (gunicorn's post_worker_init on
+    the web tier): an operator's first overview after a deploy then has figures, not `pending`,
+    and botocore's first calls (endpoint rules, the CloudWatch client) are paid at boot."""
+    settings = services.settings
+    _refresh_in_background(services, (settings.sqs_queue_url, settings.sqs_dead_letter_queue_url))
+
+
 def figures(services: Services, session: Session) -> dict[str, Any]:
     """{"main": {...}, "dead": {...} or None, "read_at", "cached_for_seconds", "pending"}."""
     settings = services.settings
