@@ -2,6 +2,8 @@
 A new kind of row (P5 scale, ...) is one more entry here."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bench import http_rows
 from bench.context import Context
 from bench.database import throwaway
@@ -10,49 +12,51 @@ from bench.rows import Figure, Row, Scenario, Target
 FANOUT_CLASSES, FANOUT_CLASS_SIZE = 5, 200
 
 
+def _on_own_database(ctx: Context, name: str, measure: Callable[[str | None], dict]) -> dict:
+    """`measure(database_url)` for a scenario that runs the whole local stack itself: on a
+    database of its own (a throwaway one on the server given, else a fresh SQLite file), so none
+    of this run's servers or rows (thousands of queued canaries) are in its way."""
+    ctx.stack.keep()
+    if not ctx.options.database_url:
+        return measure(None)
+    (ctx.work_dir / name).mkdir(exist_ok=True)
+    with throwaway(ctx.options.database_url, ctx.work_dir / name) as database:
+        return measure(database.url)
+
+
+def _within_30_s(path: str, seconds: float, check: str, wrong: int, label: str, notes: tuple[str, ...]) -> Row:
+    """A local-stack row: seconds against 30 s, and `wrong` (what was not done exactly once) against 0."""
+    return Row(path=path, figure=Figure(seconds, "s"), values={check: wrong},
+               targets=(Target("figure_value", 30, at_most=True, label="≤ 30 s"),
+                        Target(check, 0, at_most=True, label=label)),
+               notes=notes)
+
+
 def fanout(ctx: Context) -> list[Row]:
-    """P3, by bench/fanout.py: it runs the whole local stack itself (with sqsd) on a database of
-    its own, so none of this run's servers or rows (thousands of queued canaries) are in its way."""
+    """P3, by bench/fanout.py, on the whole local stack (with sqsd)."""
     from bench import fanout as p3
 
-    ctx.stack.keep()
     emails = FANOUT_CLASSES * FANOUT_CLASS_SIZE
-    if ctx.options.database_url:
-        (ctx.work_dir / "fanout").mkdir(exist_ok=True)
-        with throwaway(ctx.options.database_url, ctx.work_dir / "fanout") as database:
-            result = p3.measure(database.url, students_per_class=FANOUT_CLASS_SIZE, classes=FANOUT_CLASSES)
-    else:  # SQLite: it makes a fresh file of its own
-        result = p3.measure(None, students_per_class=FANOUT_CLASS_SIZE, classes=FANOUT_CLASSES)
+    result = _on_own_database(ctx, "fanout", lambda url: p3.measure(
+        url, students_per_class=FANOUT_CLASS_SIZE, classes=FANOUT_CLASSES))
     counts = {key: result[key] for key in ("emails_at_ses", "recipients_at_ses", "email_effects")}
     not_once = sum(abs(n - result["expected"]) for n in counts.values()) + result["recipients_more_than_once"]
-    notes = [(f"{FANOUT_CLASSES} activities published to classes of {FANOUT_CLASS_SIZE}; seconds from the first "
+    notes = ((f"{FANOUT_CLASSES} activities published to classes of {FANOUT_CLASS_SIZE}; seconds from the first "
               f"publish to the last teacher summary, on {result['database']}"),
              (f"counted: {', '.join(f'{k} {v:,}' for k, v in counts.items())}, "
-              f"recipients more than once {result['recipients_more_than_once']}, summaries {result['summaries']}")]
-    return [Row(
-        path=f"P3 fan-out, {emails:,} emails",
-        figure=Figure(result["seconds"], "s"),
-        values={"emails_not_once": not_once},
-        targets=(Target("figure_value", 30, at_most=True, label="≤ 30 s"),
-                 Target("emails_not_once", 0, at_most=True, label="each email once")),
-        notes=tuple(notes),
-    )]
+              f"recipients more than once {result['recipients_more_than_once']}, summaries {result['summaries']}"))
+    return [_within_30_s(f"P3 fan-out, {emails:,} emails", result["seconds"], "emails_not_once", not_once,
+                         "each email once", notes)]
 
 
 ROSTER_ROWS = 5_000
 
 
 def roster(ctx: Context) -> list[Row]:
-    """P6, by bench/roster.py: the whole local stack again, on a database of its own."""
+    """P6, by bench/roster.py, on the whole local stack."""
     from bench import roster as p6
 
-    ctx.stack.keep()
-    if ctx.options.database_url:
-        (ctx.work_dir / "roster").mkdir(exist_ok=True)
-        with throwaway(ctx.options.database_url, ctx.work_dir / "roster") as database:
-            result = p6.measure(database.url, rows=ROSTER_ROWS)
-    else:
-        result = p6.measure(None, rows=ROSTER_ROWS)
+    result = _on_own_database(ctx, "roster", lambda url: p6.measure(url, rows=ROSTER_ROWS))
     first, again = result["counts"], result["again_counts"]
     # Every row created and enrolled once, then every row matched and nothing more created.
     wrong = (abs(first.get("created", 0) - ROSTER_ROWS) + abs(result["enrolled_added"] - ROSTER_ROWS)
@@ -62,14 +66,8 @@ def roster(ctx: Context) -> list[Row]:
              (f"first {first}; the same file again {again} in {result['again_seconds']} s; "
               f"{result['invitation_emails_at_ses']:,} invitation emails at SES "
               f"{result['seconds_to_last_invitation']} s after the request (their own jobs, not timed)"))
-    return [Row(
-        path=f"P6 roster import, {ROSTER_ROWS:,} rows",
-        figure=Figure(result["seconds"], "s"),
-        values={"rows_wrong": wrong},
-        targets=(Target("figure_value", 30, at_most=True, label="≤ 30 s"),
-                 Target("rows_wrong", 0, at_most=True, label="each row once")),
-        notes=notes,
-    )]
+    return [_within_30_s(f"P6 roster import, {ROSTER_ROWS:,} rows", result["seconds"], "rows_wrong", wrong,
+                         "each row once", notes)]
 
 
 def scale(ctx: Context) -> list[Row]:
