@@ -9,6 +9,7 @@ chosen jobs. Purge empties the queue (PurgeQueue) and fails the open jobs whose 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from core.models.ops import QueueSample
 
 log = logging.getLogger(__name__)
 PASS_VISIBILITY_SECONDS = 60
+# A targeted redrive that finds nothing asks again this many times, this far apart.
+REDRIVE_ASK_AGAIN = 3
+REDRIVE_PAUSE_SECONDS = 0.3
 DEAD_LETTER_NOTE = "its message failed delivery repeatedly and is in the dead-letter queue; an operator can redrive it"
 PURGED_NOTE = "its message was purged from the dead-letter queue by an operator; it will not run"
 # Open jobs failed per statement after a purge, and the most one purge fails: the rest keep their
@@ -166,10 +170,17 @@ def redrive(session: Session, sqs: Any, dlq_url: str, queue_url: str, limit: int
 
 def _redrive_jobs(session: Session, sqs: Any, dlq_url: str, queue_url: str, wanted: set[uuid.UUID],
                   limit: int) -> int:
-    moved, looked, passed = 0, 0, []
+    moved, looked, passed, asked_again = 0, 0, [], 0
     try:
         while wanted and looked < limit:
             batch = _receive(sqs, dlq_url)
+            while not batch and asked_again < REDRIVE_ASK_AGAIN:
+                # A short poll samples some of SQS's servers, and another reader (a console's
+                # peek, the monitor) may hold the message for a moment before making it visible
+                # again: an empty answer is asked again a few times, a moment apart.
+                asked_again += 1
+                time.sleep(REDRIVE_PAUSE_SECONDS)
+                batch = _receive(sqs, dlq_url)
             if not batch:
                 break
             looked += len(batch)

@@ -3,6 +3,8 @@ only theirs, a purge empties the queue (once a minute, as SQS allows) and fails 
 whose messages went with it, and the monitor's depth readings."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 from botocore.exceptions import ClientError
@@ -64,6 +66,23 @@ def test_a_redrive_of_chosen_jobs_finds_them_among_many_and_passes_over_the_rest
     assert deadletters.redrive(session, sqs, dlq, queue, job_ids={job.id}) == 1
     assert deadletters.depth(sqs, dlq) == deadletters.Depth(visible=25, in_flight=0, delayed=0)
     assert deadletters.redrive(session, sqs, dlq, queue, job_ids={job.id}) == 0, "nothing left of it"
+
+
+def test_a_redrive_finds_a_message_another_reader_was_holding_for_a_moment(session, sqs, aws):
+    """A console's peek (or the monitor) hides what it reads until it makes it visible again: a
+    targeted redrive that comes in between asks again instead of reporting nothing moved."""
+    dlq, queue = aws["SQS_DEAD_LETTER_QUEUE_URL"], aws["SQS_QUEUE_URL"]
+    (job,) = _jobs(session, 1)
+    _dead_letter(sqs, aws, job)
+    (held,) = sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=60)["Messages"]
+    back = threading.Timer(0.2, lambda: sqs.change_message_visibility(
+        QueueUrl=dlq, ReceiptHandle=held["ReceiptHandle"], VisibilityTimeout=0))
+    back.start()
+    try:
+        assert deadletters.redrive(session, sqs, dlq, queue, job_ids={job.id}) == 1
+    finally:
+        back.join()
+    assert deadletters._job_id(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"]) == job.id
 
 
 def test_purge_empties_the_queue_fails_open_marked_jobs_and_only_once_a_minute(session, sqs, aws):
