@@ -79,7 +79,9 @@ def release_dropped(db: Session, storage: S3Storage, keys: list[str]) -> int:
     """Tag each dropped verified file unclaimed again, unless a submission holds it again (the
     student handed the same upload back in). Read, tag, read again: a resubmission that commits
     after the second read enqueues its own check, whose claim comes after this tag, so a file
-    handed in is never left to expire. Returns how many were released."""
+    handed in is never left to expire (on PostgreSQL, whose reads see each commit; SQLite's
+    snapshot, the local stack's, does not see one made between the two). Returns how many
+    were released."""
     released = 0
     for key in keys:
         if _held(db, key) or not storage.unclaim(key):
