@@ -12,7 +12,7 @@ the job, so even a second job for the same email does not send it again.
 A chunk sends one by one, and each send is noted before it is made: when botocore is about to
 write the request (its before-send event: the email is rendered, the request serialized and
 signed), one small transaction inserts the email's effect row marked as sending
-(worker/effects.py note_intent) and commits it (on PostgreSQL with synchronous_commit off), then
+(worker/effects.py note_intent) and commits it durably, then
 the request goes out, then SES's answer is written on that row by the next such transaction (or
 by a checkpoint, or by whatever ends the run). Every RECORD_EVERY sends (or RECORD_INTERVAL
 seconds) a checkpoint commits the job's progress, lease and counts so far (`ctx.checkpoint`). A
@@ -25,10 +25,9 @@ always it did go out (the answer is lost, not the email); only a worker killed b
 intent's commit and the request's socket write (the narrowest it can be, hence the before-send
 event) leaves such an email unsent, and then it is reported unconfirmed, not lost in silence.
 The same holds for a refusal whose row was not deleted yet: the retry lists it as unconfirmed,
-not as refused. With synchronous_commit off only a crash of the database server can lose intents
-(its last fraction of a second): their emails are then known only by their outcome, and a run
-killed before it recorded them sends them again on retry, as every email did before intents (at
-most RECORD_EVERY). Any error that ends the run early records the outcomes first: when the
+not as refused. The intent's commit is durable, so a crash of the database server itself loses
+none (with synchronous_commit off it lost the last fraction of a second, and their emails went
+out twice on retry: make chaos R5). Any error that ends the run early records the outcomes first: when the
 database itself is what failed (an outage, a fail-over), the run keeps trying to record what SES
 answered until shortly before its lease would expire (make chaos, R5), since only this run knows
 it.
