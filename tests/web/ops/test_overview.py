@@ -249,11 +249,22 @@ def test_a_stale_reading_is_answered_while_sqs_is_read_in_the_background(client,
     monkeypatch.setattr(sqs, "get_queue_attributes", real)
 
 
-def test_a_first_reading_that_takes_too_long_is_pending_not_waited_for(client, web_app, db, staff, monkeypatch):
+@pytest.fixture
+def slow_sqs(web_app, monkeypatch):
+    """SQS that answers GetQueueAttributes only once the test sets the event (at the latest at
+    its end), and every reading forgotten afterwards."""
     sqs = web_app.extensions["aula"].queue.sqs
     real = sqs.get_queue_attributes
     held = threading.Event()
-    monkeypatch.setattr(sqs, "get_queue_attributes", lambda **kwargs: held.wait(10) and real(**kwargs))
+    monkeypatch.setattr(sqs, "get_queue_attributes", lambda **kwargs: held.wait(20) and real(**kwargs))
+    try:
+        yield held
+    finally:
+        held.set()
+        queues.forget()
+
+
+def test_a_first_reading_that_takes_too_long_is_pending_not_waited_for(client, db, staff, monkeypatch, slow_sqs):
     monkeypatch.setattr(queues, "FIRST_READ_WAIT", 0.2)
     headers = factories.login(client, staff.operator)
     try:
@@ -263,32 +274,24 @@ def test_a_first_reading_that_takes_too_long_is_pending_not_waited_for(client, w
         page_login(client, staff.operator)
         assert "Reading the queue: SQS has not answered yet." in client.get("/ops/overview/live").get_data(as_text=True)
     finally:
-        held.set()
+        slow_sqs.set()
         queues.forget()
     monkeypatch.setattr(queues, "FIRST_READ_WAIT", 5.0)
     read = client.get("/api/ops/overview", headers=headers).get_json()["queues"]
     assert read["pending"] is False and read["main"]["visible"] is not None
 
 
-def test_a_slow_first_reading_holds_one_request_not_every_one(client, web_app, db, staff, monkeypatch):
+def test_a_slow_first_reading_holds_one_request_not_every_one(client, db, staff, monkeypatch, slow_sqs):
     """The wait is counted from the read's start: once it is over, a request that comes while the
     same read is still under way is told `pending` without waiting again."""
-    sqs = web_app.extensions["aula"].queue.sqs
-    real = sqs.get_queue_attributes
-    held = threading.Event()
-    monkeypatch.setattr(sqs, "get_queue_attributes", lambda **kwargs: held.wait(20) and real(**kwargs))
     monkeypatch.setattr(queues, "FIRST_READ_WAIT", 2.0)
     headers = factories.login(client, staff.operator)
-    try:
-        started = time.monotonic()
-        assert client.get("/api/ops/overview", headers=headers).get_json()["queues"]["pending"] is True
-        assert time.monotonic() - started >= 2.0  # the first request waited for the read
-        started = time.monotonic()
-        assert client.get("/api/ops/overview", headers=headers).get_json()["queues"]["pending"] is True
-        assert time.monotonic() - started < 1.0  # the second did not wait again
-    finally:
-        held.set()
-        queues.forget()
+    started = time.monotonic()
+    assert client.get("/api/ops/overview", headers=headers).get_json()["queues"]["pending"] is True
+    assert time.monotonic() - started >= 2.0  # the first request waited for the read
+    started = time.monotonic()
+    assert client.get("/api/ops/overview", headers=headers).get_json()["queues"]["pending"] is True
+    assert time.monotonic() - started < 1.0  # the second did not wait again
 
 
 def test_a_warmed_process_has_its_first_reading_before_any_operator_asks(client, web_app, db, staff, monkeypatch):
