@@ -37,9 +37,15 @@ def counts(session: Session) -> dict[str, dict[str, int]]:
 
 def totals(session: Session) -> dict[str, int]:
     """Jobs in each state, every state named (0 when there are none)."""
+    return totals_of(counts(session))
+
+
+def totals_of(by_type: dict[str, dict[str, int]]) -> dict[str, int]:
+    """`totals` from what `counts` returned, for a caller that has both to show."""
     found = dict.fromkeys(JOB_STATES, 0)
-    for state, total in session.execute(sa.select(JobCount.state, sa.func.sum(JobCount.n)).group_by(JobCount.state)):
-        found[state] = int(total)
+    for states in by_type.values():
+        for state, n in states.items():
+            found[state] = found.get(state, 0) + n
     return found
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from math import ceil
@@ -35,6 +35,7 @@ from core.models.jobs import JOB_STATES
 from core.parsing import MAX_ID, InputError, int_param
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 DEFAULT_SIZE = 20
 MAX_SIZE = 100
 MAX_PAGE = 1_000_000
@@ -172,6 +173,18 @@ def capped_count(session: Session, statement: sa.Select, cap: int | None = None)
     counted = session.scalar(
         sa.select(sa.func.count()).select_from(statement.order_by(None).limit(cap + 1).subquery())) or 0
     return Count(min(counted, cap), counted <= cap)
+
+
+def capped_counts(session: Session, statements: Mapping[K, sa.Select], cap: int | None = None) -> dict[K, Count]:
+    """capped_count of each statement, all in one SELECT of scalar subqueries: one round trip
+    and one statement to compile however many there are (the overview counts nine or more)."""
+    if not statements:
+        return {}
+    cap = COUNT_CAP if cap is None else cap
+    columns = [sa.select(sa.func.count()).select_from(statement.order_by(None).limit(cap + 1).subquery())
+               .scalar_subquery().label(f"c{k}") for k, statement in enumerate(statements.values())]
+    row = session.execute(sa.select(*columns)).one()
+    return {name: Count(min(int(n or 0), cap), int(n or 0) <= cap) for name, n in zip(statements, row, strict=True)}
 
 
 @dataclass(frozen=True)

@@ -30,22 +30,15 @@ from core.models.orchestration import OPEN_BATCH, UNFINISHED_WORKFLOW, UNFINISHE
 from web.common.ops import queues
 from web.common.ops.access import is_operator
 from web.common.ops.pauses import pauses_json
-from web.common.pagination import COUNT_CAP, capped_count
+from web.common.pagination import COUNT_CAP, Count, capped_counts
 
 SERIES_FIELDS = ("succeeded", "failed", "cancelled", "failure_rate", "mean_ms")
-
-
-def _capped(session: Session, statement: sa.Select, name: str, counts: dict[str, int], at_least: list[str]) -> None:
-    counted = capped_count(session, statement)
-    counts[name] = counted.value
-    if not counted.exact:
-        at_least.append(name)
 
 
 def _capped_per_owner(session: Session, viewer: User, owner: sa.Column, *conditions: sa.ColumnElement[bool],
                       order_by: tuple[sa.Column, ...] = ()) -> sa.Select:
     """The rows of the viewer's institution's users that meet `conditions`, as a statement for
-    capped_count. On PostgreSQL one index seek per user (a LATERAL join, each side limited): a
+    capped_counts. On PostgreSQL one index seek per user (a LATERAL join, each side limited): a
     plain `owner IN (...) LIMIT` lets the planner pick a sequential scan that, when the rows it
     wants are few or all at one end of the table, reads the whole table first. `order_by`, the
     rest of the index's columns, keeps the planner on the index for an owner with many rows
@@ -58,51 +51,58 @@ def _capped_per_owner(session: Session, viewer: User, owner: sa.Column, *conditi
     return sa.select(users.c.id).select_from(users.join(per_user, sa.true()))
 
 
-def _counted(counts: dict[str, int], at_least: list[str]) -> dict[str, Any]:
-    return {"counts": counts, "at_least": at_least}
-
-
-def job_counts(session: Session, viewer: User, held: frozenset[str]) -> dict[str, Any]:
-    at_least: list[str] = []
-    if not is_operator(viewer):
-        counts: dict[str, int] = {}
-        for state in JOB_STATES:
-            # ix_jobs_owner_state_listed: (owner_id, state, created_at, id) of LISTED jobs.
-            _capped(session, _capped_per_owner(session, viewer, Job.owner_id, Job.state == state, sa.text(LISTED),
-                                               order_by=(Job.created_at, Job.id)), state, counts, at_least)
-        return {**_counted(counts, at_least), "by_type": None, "scope": "institution"}
-    by_type = stats.counts(session)
-    counts = stats.totals(session)
-    _capped(session, sa.select(Job.id).where(sa.text(DEAD_LETTERED)), "dead_lettered", counts, at_least)
-    counts["paused"] = sum(n for name in held for state, n in by_type.get(name, {}).items() if state in OPEN_STATES)
-    types = {name: {**{state: by_type.get(name, {}).get(state, 0) for state in JOB_STATES}, "paused": name in held}
-             for name in sorted(set(by_type) | held)}
-    return {**_counted(counts, at_least), "by_type": types, "scope": "platform"}
-
-
 def _scoped(session: Session, viewer: User, model: Any, *conditions: sa.ColumnElement[bool]) -> sa.Select:
     if is_operator(viewer):
         return sa.select(model.id).where(*conditions)
     return _capped_per_owner(session, viewer, model.owner_id, *conditions)
 
 
-def batch_counts(session: Session, viewer: User) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    at_least: list[str] = []
-    _capped(session, _scoped(session, viewer, Batch, sa.text(OPEN_BATCH)), "open", counts, at_least)
-    _capped(session, _scoped(session, viewer, Batch, Batch.completed_at.is_not(None)), "completed", counts, at_least)
-    return _counted(counts, at_least)
-
-
-def workflow_counts(session: Session, viewer: User) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    at_least: list[str] = []
+def _capped_statements(session: Session, viewer: User) -> dict[tuple[str, str], sa.Select]:
+    """{(family, name): statement} of everything the overview counts up to COUNT_CAP."""
+    found: dict[tuple[str, str], sa.Select] = {}
+    if is_operator(viewer):
+        found["jobs", "dead_lettered"] = sa.select(Job.id).where(sa.text(DEAD_LETTERED))
+    else:
+        for state in JOB_STATES:
+            # ix_jobs_owner_state_listed: (owner_id, state, created_at, id) of LISTED jobs.
+            found["jobs", state] = _capped_per_owner(session, viewer, Job.owner_id, Job.state == state,
+                                                     sa.text(LISTED), order_by=(Job.created_at, Job.id))
+    found["batches", "open"] = _scoped(session, viewer, Batch, sa.text(OPEN_BATCH))
+    found["batches", "completed"] = _scoped(session, viewer, Batch, Batch.completed_at.is_not(None))
     for state in WORKFLOW_STATES:
         # The unfinished ones through their partial index (its condition as written there).
         unfinished = sa.text(UNFINISHED_WORKFLOW) if state in UNFINISHED_WORKFLOW_STATES else sa.true()
-        _capped(session, _scoped(session, viewer, Workflow, unfinished, Workflow.state == state), state, counts,
-                at_least)
-    return _counted(counts, at_least)
+        found["workflows", state] = _scoped(session, viewer, Workflow, unfinished, Workflow.state == state)
+    return found
+
+
+def _counted(capped: dict[tuple[str, str], Count], family: str, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    counts = dict(counts or {})
+    at_least: list[str] = []
+    for (of, name), counted in capped.items():
+        if of == family:
+            counts[name] = counted.value
+            if not counted.exact:
+                at_least.append(name)
+    return {"counts": counts, "at_least": at_least}
+
+
+def counts_json(session: Session, viewer: User, held: frozenset[str]) -> dict[str, Any]:
+    """The overview's "jobs", "batches" and "workflows": two statements for an operator (the
+    counters, then every capped count in one), one for an admin."""
+    statements = _capped_statements(session, viewer)
+    capped = capped_counts(session, statements)
+    if is_operator(viewer):
+        by_type = stats.counts(session)
+        jobs = _counted(capped, "jobs", stats.totals_of(by_type))
+        jobs["counts"]["paused"] = sum(n for name in held for state, n in by_type.get(name, {}).items()
+                                       if state in OPEN_STATES)
+        types = {name: {**{state: by_type.get(name, {}).get(state, 0) for state in JOB_STATES}, "paused": name in held}
+                 for name in sorted(set(by_type) | held)}
+        jobs |= {"by_type": types, "scope": "platform"}
+    else:
+        jobs = _counted(capped, "jobs") | {"by_type": None, "scope": "institution"}
+    return {"jobs": jobs, "batches": _counted(capped, "batches"), "workflows": _counted(capped, "workflows")}
 
 
 def series_json(series: stats.Series) -> dict[str, Any]:
@@ -136,9 +136,7 @@ def overview(session: Session, services: Services, viewer: User, now: datetime,
     paused = pauses_json(session, viewer)
     body: dict[str, Any] = {
         "scope": "platform" if is_operator(viewer) else "institution",
-        "jobs": job_counts(session, viewer, frozenset(p["type"] for p in paused)),
-        "batches": batch_counts(session, viewer),
-        "workflows": workflow_counts(session, viewer),
+        **counts_json(session, viewer, frozenset(p["type"] for p in paused)),
         "pauses": paused,
         "throughput": None, "queues": None, "workers": None,
     }
