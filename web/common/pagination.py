@@ -170,9 +170,7 @@ def capped_count(session: Session, statement: sa.Select, cap: int | None = None)
     """The rows of `statement`, counted no further than `cap` (COUNT_CAP unless given): it
     reads at most cap + 1 of them."""
     cap = COUNT_CAP if cap is None else cap
-    counted = session.scalar(
-        sa.select(sa.func.count()).select_from(statement.order_by(None).limit(cap + 1).subquery())) or 0
-    return Count(min(counted, cap), counted <= cap)
+    return _count(session.scalar(_capped(statement, cap)), cap)
 
 
 def capped_counts(session: Session, statements: Mapping[K, sa.Select], cap: int | None = None) -> dict[K, Count]:
@@ -181,10 +179,20 @@ def capped_counts(session: Session, statements: Mapping[K, sa.Select], cap: int 
     if not statements:
         return {}
     cap = COUNT_CAP if cap is None else cap
-    columns = [sa.select(sa.func.count()).select_from(statement.order_by(None).limit(cap + 1).subquery())
-               .scalar_subquery().label(f"c{k}") for k, statement in enumerate(statements.values())]
+    columns = [_capped(statement, cap).scalar_subquery().label(f"c{k}")
+               for k, statement in enumerate(statements.values())]
     row = session.execute(sa.select(*columns)).one()
-    return {name: Count(min(int(n or 0), cap), int(n or 0) <= cap) for name, n in zip(statements, row, strict=True)}
+    return {name: _count(n, cap) for name, n in zip(statements, row, strict=True)}
+
+
+def _capped(statement: sa.Select, cap: int) -> sa.Select:
+    # LIMIT cap + 1 inside: the database stops reading once it knows the count is capped.
+    return sa.select(sa.func.count()).select_from(statement.order_by(None).limit(cap + 1).subquery())
+
+
+def _count(counted: int | None, cap: int) -> Count:
+    counted = int(counted or 0)
+    return Count(min(counted, cap), counted <= cap)
 
 
 @dataclass(frozen=True)

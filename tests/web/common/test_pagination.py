@@ -96,3 +96,26 @@ def test_a_count_past_the_cap_says_at_least():
     capped = Page(items=[1] * 20, total=1000, page=60, size=20, exact=False, more=True)
     assert (capped.pages, capped.has_next, capped.meta()["total_exact"]) == (61, True, False)
     assert Page(items=[], total=45, page=4, size=20, more=False).pages == 3
+
+
+def test_capped_counts_count_each_statement_no_further_than_the_cap(db):
+    """One SELECT for them all, each as capped_count would count it alone: exact under the cap,
+    'at least' past it, nothing for no statements."""
+    import sqlalchemy as sa
+
+    from core.models import Notification
+    from tests import factories
+    from web.common.pagination import Count, capped_count, capped_counts
+
+    person = factories.user(db, factories.institution(db))
+    factories.notifications(db, person, 7, read_every=2)
+    mine = sa.select(Notification.id).where(Notification.user_id == person.id)
+    statements = {"all": mine, "unread": mine.where(Notification.read_at.is_(None)),
+                  "none": mine.where(Notification.id < 0)}
+    assert capped_counts(db, {}) == {}
+    assert capped_counts(db, statements, cap=10) == {"all": Count(7, True), "unread": Count(4, True),
+                                                    "none": Count(0, True)}
+    assert capped_counts(db, statements, cap=5) == {"all": Count(5, False), "unread": Count(4, True),
+                                                   "none": Count(0, True)}
+    assert capped_counts(db, {"edge": mine}, cap=7) == {"edge": Count(7, True)}
+    assert {k: capped_count(db, s, 5) for k, s in statements.items()} == capped_counts(db, statements, cap=5)
