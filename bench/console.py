@@ -147,7 +147,7 @@ def is_routed(adapter: MapAdapter, path: str) -> bool:
 
 def seed(database_url: str, secret_key: str, owner_id: int, other_owner_ids: tuple[int, ...]) -> Seeds:
     """The rows the console reads besides the bulk jobs, an operator, and its logins."""
-    from bench.scale import session_cookie
+    from bench.scale_world import session_cookie
 
     engine = make_engine(database_url)
     try:

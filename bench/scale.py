@@ -12,6 +12,7 @@ years), at least OWN_AT_LEAST at 10^3 so their first page is full at both sizes,
 as the email chunks of finished fan-out batches (which the lists must skip). The student's inbox
 is the 10^5 notifications. Reference (b), one SELECT by primary key, is loaded at both sizes as
 a control: its ratio says how much the machine itself changed between the two measurements.
+Who the rows' users are and how the database grows to each size: bench/scale_world.py.
 
 Then, on the big database, the operations console's rows (bench/console.py): each console page
 and GET endpoint as an operator calls it, judged by its own p99 (≤ 200 ms, issue 11).
@@ -20,19 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import secrets
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlalchemy as sa
-from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 from werkzeug.routing import MapAdapter
 
 from bench import console
@@ -41,179 +35,29 @@ from bench.database import Database, throwaway
 from bench.load import Item, LoadResult, Plan
 from bench.processes import ProcessGroup
 from bench.rows import Figure, Reference, Row, Target
-from bench.seed import TOKEN_TTL, Seeded, seed, settle_enqueued
+from bench.scale_world import (
+    BIG,
+    CHILD_SHARE,
+    LOAD_BUDGET,
+    OWNERS,
+    QUICK_BIG,
+    SMALL,
+    Size,
+    World,
+    analyze,
+    count,
+    grow,
+    power,
+    seed_world,
+)
+from bench.seed import settle_enqueued
 from bench.stack import Stack
-from core.auth import issue_token
 from core.db import make_engine
-from core.jobs.types import EMAIL_CHUNK
-from core.models import Enrollment, User
-from tests.support import bulk
 
-TEACHERS = 8  # measured teachers (several, so enqueues do not queue on one teacher's turn)
-CLASS_SIZE = 20
-POLL_JOBS = 64
-OWNERS = 100  # everyone who owns jobs, the measured teachers included
-OWN_AT_LEAST = 50  # a measured teacher's jobs at 10^3 rows: more than one page (20)
-CHILD_SHARE = 0.2  # of a measured teacher's bulk jobs: email chunks of finished batches
-BATCH_SIZE = 1000  # chunks per bulk batch
 SECONDS, WARMUP = 6.0, 1.0  # per run: the scenario loads 14 runs; shorter ones are enough for a p99
 GROWTH_LIMIT = 1.5
 DRAIN_SECONDS = 35.0  # the enqueues still in the web tier when a run ends are in by then (wrk's timeout)
-# SQLite loads a million rows about half as fast as PostgreSQL (~100 s against ~50 s here): the load stops
-# adding owners' rows after this long, and the rows say how far it got.
-LOAD_BUDGET = {"sqlite": 300.0, "postgresql": 600.0}
 JSON = ("Content-Type", "application/json")
-
-
-@dataclass(frozen=True)
-class Size:
-    jobs: int
-    notifications: int
-
-    @property
-    def label(self) -> str:
-        return f"{_power(self.jobs)} jobs, {_power(self.notifications)} notifications"
-
-
-SMALL = Size(1_000, 1_000)
-BIG = Size(1_000_000, 100_000)
-QUICK_BIG = Size(10_000, 10_000)
-
-
-def _power(n: int) -> str:
-    """10^6 for a million; 1,234 for anything that is not a power of ten."""
-    exponent = len(str(n)) - 1
-    return f"10^{exponent}" if n == 10 ** exponent and n >= 100 else f"{n:,}"
-
-
-@dataclass(frozen=True)
-class World:
-    seeded: Seeded  # the measured teachers with bearer tokens and classes, and the jobs to poll
-    student_id: int
-    student_token: str
-    teacher_cookies: tuple[str, ...]  # a signed session cookie per teacher (a browser login)
-    student_cookie: str
-    others: tuple[int, ...]  # the other owners of jobs
-
-    @property
-    def teacher_ids(self) -> tuple[int, ...]:
-        return tuple(t.user_id for t in self.seeded.teachers)
-
-
-def session_cookie(secret_key: str, token: str) -> str:
-    """The session cookie a browser holds after logging in (web/sessions.py's log_in): the login
-    token, signed with the app's SECRET_KEY the way Flask signs it, and a CSRF token, as after the
-    first page (without it every page would mint one and send a new cookie)."""
-    app = Flask("bench_cookie")
-    app.secret_key = secret_key
-    serializer = SecureCookieSessionInterface().get_signing_serializer(app)
-    assert serializer is not None  # a secret key is set
-    return serializer.dumps({"_permanent": True, "login": token, "csrf_token": secrets.token_hex(20)})
-
-
-def seed_world(database_url: str, secret_key: str) -> World:
-    seeded = seed(database_url, teachers=TEACHERS, class_size=CLASS_SIZE, poll_jobs=POLL_JOBS, canaries=0,
-                  update_targets=0)
-    engine = make_engine(database_url)
-    try:
-        with Session(engine) as session:
-            teachers = [session.get(User, t.user_id) for t in seeded.teachers]
-            student = session.get(User, session.execute(
-                sa.select(Enrollment.student_id).where(Enrollment.class_id == seeded.teachers[0].class_id)
-                .order_by(Enrollment.student_id).limit(1)).scalar_one())
-            school = teachers[0].institution_id
-            others = [User(institution_id=school, email=f"owner{n}@scale-{uuid.uuid4().hex[:8]}.test",
-                           full_name=f"Owner {n}", role="teacher", password_hash=teachers[0].password_hash)
-                      for n in range(OWNERS - TEACHERS)]
-            session.add_all(others)
-            session.flush()
-            browser = [issue_token(session, t, TOKEN_TTL, kind="browser") for t in teachers]
-            student_browser = issue_token(session, student, TOKEN_TTL, kind="browser")
-            student_token = issue_token(session, student, TOKEN_TTL)
-            session.commit()
-            return World(seeded, student.id, student_token, tuple(session_cookie(secret_key, b) for b in browser),
-                         session_cookie(secret_key, student_browser), tuple(o.id for o in others))
-    finally:
-        engine.dispose()
-
-
-def job_targets(size: Size, teachers: tuple[int, ...], others: tuple[int, ...], have: dict[int, int]) -> dict[int, int]:
-    """How many jobs each owner should have at `size`: each measured teacher 1/OWNERS of them (at
-    least OWN_AT_LEAST, or what they have already: the enqueue runs add theirs), the other owners
-    the rest, evenly, so the table holds `size.jobs` jobs."""
-    own = max(OWN_AT_LEAST, size.jobs // (len(teachers) + len(others)))
-    targets = {t: max(own, have.get(t, 0)) for t in teachers}
-    rest = max(0, size.jobs - sum(targets.values()))
-    for i, other in enumerate(others):
-        targets[other] = rest // len(others) + (1 if i < rest % len(others) else 0)
-    return targets
-
-
-def plan_load(targets: dict[int, int], have: dict[int, int], measured: set[int]) -> list[tuple[int, int, int]]:
-    """(owner, top-level jobs, batch children) to add so each owner reaches its target; a
-    CHILD_SHARE of the measured teachers' additions are batch children."""
-    steps = []
-    for owner, want in targets.items():
-        add = want - have.get(owner, 0)
-        if add <= 0:
-            continue
-        children = int(add * CHILD_SHARE) if owner in measured else 0
-        steps.append((owner, add - children, children))
-    return steps
-
-
-def grow(database: Database, world: World, size: Size, budget: float) -> dict[str, float]:
-    """Add rows up to `size` with the bulk loader, then ANALYZE (VACUUM ANALYZE on PostgreSQL, as
-    autovacuum soon would: the visibility map is what lets an index-only scan skip the table).
-    Stops adding owners' jobs after `budget` seconds. Returns what it did."""
-    engine = make_engine(database.url)
-    started = time.monotonic()
-    try:
-        with engine.connect() as conn:
-            have = dict(conn.execute(sa.text("SELECT owner_id, COUNT(*) FROM jobs WHERE owner_id IS NOT NULL "
-                                             "GROUP BY owner_id")).all())
-            steps = plan_load(job_targets(size, world.teacher_ids, world.others, have), have, set(world.teacher_ids))
-            stopped = False
-            for owner, top, children in steps:
-                if time.monotonic() - started > budget:
-                    stopped = True
-                    break
-                if top:
-                    bulk.insert_jobs(conn, owner, top)
-                for start in range(0, children, BATCH_SIZE):
-                    n = min(BATCH_SIZE, children - start)
-                    batch_id = bulk.insert_batch(conn, owner, n, f"bench-scale:{owner}:{uuid.uuid4().hex}")
-                    bulk.insert_jobs(conn, owner, n, job_type=EMAIL_CHUNK.name, batch_id=batch_id)
-                conn.commit()
-            inbox = _count(conn, "SELECT COUNT(*) FROM notifications WHERE user_id = :u", u=world.student_id)
-            if inbox < size.notifications and not stopped:
-                # The loader numbers its dedupe keys from 1: reload the whole inbox at the new size.
-                conn.execute(sa.text("DELETE FROM notifications WHERE user_id = :u"), {"u": world.student_id})
-                bulk.insert_notifications(conn, world.student_id, size.notifications)
-                conn.commit()
-            loaded = time.monotonic() - started
-            _analyze(conn)
-            return {"jobs": _count(conn, "SELECT COUNT(*) FROM jobs"),
-                    "notifications": _count(conn, "SELECT COUNT(*) FROM notifications WHERE user_id = :u",
-                                            u=world.student_id),
-                    "own": _count(conn, "SELECT COUNT(*) FROM jobs WHERE owner_id = :u", u=world.teacher_ids[0]),
-                    "load_seconds": loaded, "analyze_seconds": time.monotonic() - started - loaded,
-                    "stopped": float(stopped)}
-    finally:
-        engine.dispose()
-
-
-def _count(conn: Connection, sql: str, **params: object) -> int:
-    return int(conn.execute(sa.text(sql), params).scalar_one())
-
-
-def _analyze(conn: Connection) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.commit()
-        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
-    else:
-        conn.exec_driver_sql("ANALYZE")
-        conn.commit()
 
 
 @dataclass(frozen=True)
@@ -345,8 +189,8 @@ def _console_rows(ctx: Context, database: Database, stack: Stack, world: World, 
     engine = make_engine(database.url)
     try:
         with engine.connect() as conn:
-            _analyze(conn)
-            jobs = _count(conn, "SELECT COUNT(*) FROM jobs")
+            analyze(conn)
+            jobs = count(conn, "SELECT COUNT(*) FROM jobs")
     finally:
         engine.dispose()
     seconds = time.monotonic() - started
@@ -394,13 +238,13 @@ def _rows(measured: list[ScalePath], results: dict[str, dict[str, list[LoadResul
     for p in measured:
         small, large = _median_result(results["small"][p.label]), _median_result(results["big"][p.label])
         notes = [f"at {size}: {text}" for size, runs in (("10^3", results["small"][p.label]),
-                                                         (_power(big.jobs), results["big"][p.label]))
+                                                         (power(big.jobs), results["big"][p.label]))
                  for r in runs for text in r.problems(p.plan)]
         if p.target and control and growth[p.label] is not None:
             # A reading, not the verdict: it takes the machine's drift to scale every p99 alike.
             notes.append(f"÷ the control's {control:.0%}: {growth[p.label] / control:.0%}")
         rows.append(Row(
-            path=f"P5 {p.label}, {_power(int(big_g['jobs']))} jobs",
+            path=f"P5 {p.label}, {power(int(big_g['jobs']))} jobs",
             rps=large.rps, p50_ms=large.p50_ms, p99_ms=large.p99_ms,
             reference=Reference(f"at {at}", (small.rps,), (small.p99_ms,), by="p99"),
             ratio=growth[p.label],

@@ -1,7 +1,10 @@
 """Date-times as the web tier shows them: RFC 3339 in UTC with a "Z" in JSON (`iso`), and in the
 viewer's own time zone on pages (`local`, the pages' one `localtime` filter), always with the
 zone named, so a reader never has to guess. A user without a stored zone (and anyone logged out)
-sees UTC. The zone is an IANA name, validated against the names zoneinfo knows."""
+sees UTC. The zone is an IANA name, validated against the names zoneinfo knows.
+
+The operations console is the exception: it shows UTC (`utc`, its `utctime` filter), the
+clock of the logs, CloudWatch and SQS it is read beside, and says so beside each time."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
@@ -17,6 +20,15 @@ LOCAL_FORMAT = "%Y-%m-%d %H:%M"
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def utc(value: datetime | None, precision: str = "seconds") -> str:
+    """`value` as a UTC wall time to the "minutes", "seconds" or "milliseconds"
+    ("2026-12-01 23:59:07"), a naive value taken as UTC; "" for none."""
+    if value is None:
+        return ""
+    moment = value.astimezone(UTC) if value.tzinfo else value
+    return moment.replace(tzinfo=None).isoformat(sep=" ", timespec=precision)
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ from flask import g, redirect, render_template, request, url_for
 from core.app import session
 from core.db import utcnow
 from core.parsing import InputError
-from web.common.dates import ZONE_MAX, input_value, iso, local, valid_zone, zone_label, zone_names
+from web.common.dates import ZONE_MAX, input_value, iso, local, utc, valid_zone, zone_label, zone_names
 from web.common.time_zones import set_time_zone
 from web.login_throttle import LoginThrottled, throttled_login
 from web.pages.blueprint import bp
@@ -74,6 +74,12 @@ def localtime_filter(value: datetime | str | None) -> str:
 @bp.app_template_filter("isotime")
 def isotime_filter(value: datetime | str | None) -> str:
     return iso(_moment(value)) or ""
+
+
+@bp.app_template_filter("utctime")
+def utctime_filter(value: datetime | str | None, precision: str = "seconds", empty: str = "") -> str:
+    """The console's times (UTC, as its logs and queues are): "2026-12-01 23:59:07"."""
+    return utc(_moment(value), precision) or empty
 
 
 @bp.app_template_global("viewer_zone")

@@ -132,7 +132,8 @@ def workers_json(session: Session, now: datetime) -> list[dict[str, Any]]:
 
 def overview(session: Session, services: Services, viewer: User, now: datetime,
              series: dict[str, stats.Series] | None = None) -> dict[str, Any]:
-    """The overview's JSON. `series` (from `throughput`) when the caller drew charts from it."""
+    """The overview's JSON. `series` (from `throughput`): the caller draws charts from it, and
+    the body's "throughput" (the same numbers as JSON, 7% of a page's time) is left null."""
     paused = pauses_json(session, viewer)
     body: dict[str, Any] = {
         "scope": "platform" if is_operator(viewer) else "institution",
@@ -141,8 +142,8 @@ def overview(session: Session, services: Services, viewer: User, now: datetime,
         "throughput": None, "queues": None, "workers": None,
     }
     if is_operator(viewer):
-        series = series or throughput(session, now)
-        body["throughput"] = {window: series_json(s) for window, s in series.items()}
+        if series is None:
+            body["throughput"] = {window: series_json(s) for window, s in throughput(session, now).items()}
         body["queues"] = queues.figures(services, session)
         body["workers"] = workers_json(session, now)
     return body
