@@ -38,6 +38,13 @@ from tests.support import bulk
 TARGET_P99_MS = 200.0
 # A console is a few operators at once, not a crowd: closed loop at this many connections.
 CONNECTIONS = 4
+# Each request on a connection of its own, as gunicorn gets them on Elastic Beanstalk: the
+# platform's nginx proxies `location /` to 127.0.0.1:8000 with no upstream keepalive pool, so
+# every request is accepted afresh by whichever worker takes it. Four kept-alive connections
+# instead stay with the workers that accepted them: measured at 10^5 jobs, all four in one
+# worker (its threads share one GIL) halved a run's throughput and doubled its p50 and p99
+# against two and two, and which it was changed from run to run (docs/performance.md, session 20).
+PER_REQUEST = ("Connection", "close")
 SECONDS = 5.0
 # Besides the bulk rows: enough of each that no list is trivially short, as a year of a busy
 # deployment might hold (batches: one per published activity; audit: every console action).
@@ -120,7 +127,7 @@ class Seeds:
                   else ("Authorization", f"Bearer {self.bearer}"))
         paths = [console_path.path.format(**self.values, job_id=job_id) for job_id in self.job_ids] \
             if "{job_id}" in console_path.path else [console_path.path.format(**self.values)]
-        return tuple(Item(p, (header,)) for p in paths)
+        return tuple(Item(p, (header, PER_REQUEST)) for p in paths)
 
 
 def routes() -> MapAdapter:
@@ -290,6 +297,7 @@ def options_for(ctx: Context):
 
 def note(seeds: Seeds) -> str:
     return (f"console rows: an operator's calls (every job in scope), {CONNECTIONS} connections closed loop, "
+            "each request on a new connection (as Elastic Beanstalk's nginx reaches gunicorn), "
             f"{SECONDS:g} s per run, after the scale rows at the big size; added first: {FAILED_JOBS:,} failed jobs "
             f"with an error text, {EXTRA_BATCHES:,} batches, {WORKFLOWS_ROWS:,} workflows and {AUDIT_ENTRIES:,} audit "
             f"entries; a job's page cycles through {len(seeds.job_ids)} failed jobs; target p99 ≤ {TARGET_P99_MS:g} ms")

@@ -199,7 +199,8 @@ def _console_rows(ctx: Context, database: Database, stack: Stack, world: World, 
     label = f"P5 console control: ref (b) 1 SELECT by id, {console.CONNECTIONS} connections"
     stack.keep("web", "ref-select")
     plan = Plan("console-control", stack.reference("select"), "GET", tuple(
-        Item(f"/jobs/{job_id}") for job_id, _ in world.seeded.poll_jobs), console.CONNECTIONS, 200)
+        Item(f"/jobs/{job_id}", (console.PER_REQUEST,)) for job_id, _ in world.seeded.poll_jobs),
+        console.CONNECTIONS, 200)
     control = sub.measure(label, plan)
     stack.keep("web")
     # The enqueue rows' messages (no worker runs here) would put moto's cost of reading a deep

@@ -52,6 +52,8 @@ def test_the_seed_adds_the_consoles_rows_and_an_operator_whose_logins_work(small
     for console_path in console.CONSOLE_PATHS:
         items = seeds.items(console_path)
         assert items and all(dict(i.headers) for i in items)
+        # Each request on a connection of its own, as Elastic Beanstalk's nginx reaches gunicorn.
+        assert all(dict(i.headers)["Connection"] == "close" for i in items)
         item = items[0]
         if not console.is_routed(adapter, item.path):
             continue  # not built yet: the bench reports it so
