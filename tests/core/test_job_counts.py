@@ -145,6 +145,9 @@ def test_minutes_count_each_finish_once_with_the_successes_run_time(session):
         hour_start = at.replace(minute=0)
         expected[hour_start] = tuple(x + y for x, y in zip(expected.get(hour_start, (0, 0, 0)), finished, strict=True))
     assert {t.at: (t.succeeded, t.failed, t.cancelled) for t in day.overall() if t.finished} == expected
+    # Both windows in one statement are the two read apart.
+    assert stats.last_hour_and_day(session, now) == {"hour": hour, "day": day}
+    assert stats.last_hour_and_day(session, now, job_type="canary")["day"] == stats.last_day(session, now, "canary")
 
     # History stays when the jobs go; retention trims it after 8 days.
     session.execute(sa.delete(Job))

@@ -122,7 +122,7 @@ def _rounded(value: Any) -> Any:
 
 
 def throughput(session: Session, now: datetime) -> dict[str, stats.Series]:
-    return {"hour": stats.last_hour(session, now), "day": stats.last_day(session, now)}
+    return stats.last_hour_and_day(session, now)
 
 
 def workers_json(session: Session, now: datetime) -> list[dict[str, Any]]:
