@@ -89,6 +89,19 @@ def test_the_oldest_message_age_falls_back_to_the_oldest_sent_unclaimed_job(clie
     assert main["oldest_age_source"] == "database" and 89 <= main["oldest_age_seconds"] <= 120
 
 
+def test_the_database_age_is_looked_up_with_the_depths_and_aged_at_each_answer(client, db, staff):
+    _canary(db, None, published_at=utcnow() - timedelta(seconds=90))
+    db.commit()
+    headers = factories.login(client, staff.operator)
+    first = client.get("/api/ops/overview", headers=headers).get_json()["queues"]
+    db.execute(sa.delete(Job))  # gone, but the reading (CACHE_SECONDS) still names it
+    db.commit()
+    time.sleep(1.2)
+    later = client.get("/api/ops/overview", headers=headers).get_json()["queues"]
+    assert later["read_at"] == first["read_at"]
+    assert later["main"]["oldest_age_seconds"] >= first["main"]["oldest_age_seconds"] + 1.0
+
+
 def test_cloudwatch_is_the_source_when_it_has_a_datapoint(client, db, staff, monkeypatch):
     class CloudWatch:
         def get_metric_statistics(self, **asked):

@@ -144,6 +144,6 @@ def overview(session: Session, services: Services, viewer: User, now: datetime,
     if is_operator(viewer):
         if series is None:
             body["throughput"] = {window: series_json(s) for window, s in throughput(session, now).items()}
-        body["queues"] = queues.figures(services, session)
+        body["queues"] = queues.figures(services)
         body["workers"] = workers_json(session, now)
     return body
