@@ -181,10 +181,8 @@ def count(conn: Connection, sql: str, **params: object) -> int:
 
 def analyze(conn: Connection) -> None:
     """ANALYZE (VACUUM ANALYZE on PostgreSQL), then CHECKPOINT and sync: what the load wrote is
-    on disk before anything is measured, as it is long before anyone opens a page in production.
-    Left to the background writer and the kernel, it was flushed during the first rows measured
-    after it: in an A/B at 10^6, the overview page's first run right after the console's rows
-    were added went at 37 req/s, 77-79 later in the same run, 78 at once after a checkpoint."""
+    on disk before anything is measured, as it is long before anyone opens a page in production,
+    rather than flushed by the background writer and the kernel during the first rows."""
     if conn.dialect.name == "postgresql":
         conn.commit()
         autocommit = conn.execution_options(isolation_level="AUTOCOMMIT")
