@@ -38,12 +38,8 @@ from tests.support import bulk
 TARGET_P99_MS = 200.0
 # A console is a few operators at once, not a crowd: closed loop at this many connections.
 CONNECTIONS = 4
-# Each request on a connection of its own, as gunicorn gets them on Elastic Beanstalk: the
-# platform's nginx proxies `location /` to 127.0.0.1:8000 with no upstream keepalive pool, so
-# every request is accepted afresh by whichever worker takes it. Four kept-alive connections
-# instead stay with the workers that accepted them: measured at 10^5 jobs, all four in one
-# worker (its threads share one GIL) halved a run's throughput and doubled its p50 and p99
-# against two and two, and which it was changed from run to run (docs/performance.md, session 20).
+# A new connection per request, as Elastic Beanstalk's nginx (no upstream keepalive) reaches gunicorn:
+# kept-alive ones stay with the worker that took them (docs/performance.md, session 20).
 PER_REQUEST = ("Connection", "close")
 SECONDS = 5.0
 # Besides the bulk rows: enough of each that no list is trivially short, as a year of a busy

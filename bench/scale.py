@@ -45,7 +45,7 @@ from bench.scale_world import (
     Size,
     World,
     analyze,
-    count,
+    count_rows,
     grow,
     power,
     seed_world,
@@ -190,7 +190,7 @@ def _console_rows(ctx: Context, database: Database, stack: Stack, world: World, 
     try:
         with engine.connect() as conn:
             analyze(conn)
-            jobs = count(conn, "SELECT COUNT(*) FROM jobs")
+            jobs = count_rows(conn, "SELECT COUNT(*) FROM jobs")
     finally:
         engine.dispose()
     seconds = time.monotonic() - started

@@ -157,7 +157,7 @@ def grow(database: Database, world: World, size: Size, budget: float) -> dict[st
                     batch_id = bulk.insert_batch(conn, owner, n, f"bench-scale:{owner}:{uuid.uuid4().hex}")
                     bulk.insert_jobs(conn, owner, n, job_type=EMAIL_CHUNK.name, batch_id=batch_id)
                 conn.commit()
-            inbox = count(conn, "SELECT COUNT(*) FROM notifications WHERE user_id = :u", u=world.student_id)
+            inbox = count_rows(conn, "SELECT COUNT(*) FROM notifications WHERE user_id = :u", u=world.student_id)
             if inbox < size.notifications and not stopped:
                 # The loader numbers its dedupe keys from 1: reload the whole inbox at the new size.
                 conn.execute(sa.text("DELETE FROM notifications WHERE user_id = :u"), {"u": world.student_id})
@@ -165,17 +165,17 @@ def grow(database: Database, world: World, size: Size, budget: float) -> dict[st
                 conn.commit()
             loaded = time.monotonic() - started
             analyze(conn)
-            return {"jobs": count(conn, "SELECT COUNT(*) FROM jobs"),
-                    "notifications": count(conn, "SELECT COUNT(*) FROM notifications WHERE user_id = :u",
+            return {"jobs": count_rows(conn, "SELECT COUNT(*) FROM jobs"),
+                    "notifications": count_rows(conn, "SELECT COUNT(*) FROM notifications WHERE user_id = :u",
                                             u=world.student_id),
-                    "own": count(conn, "SELECT COUNT(*) FROM jobs WHERE owner_id = :u", u=world.teacher_ids[0]),
+                    "own": count_rows(conn, "SELECT COUNT(*) FROM jobs WHERE owner_id = :u", u=world.teacher_ids[0]),
                     "load_seconds": loaded, "analyze_seconds": time.monotonic() - started - loaded,
                     "stopped": float(stopped)}
     finally:
         engine.dispose()
 
 
-def count(conn: Connection, sql: str, **params: object) -> int:
+def count_rows(conn: Connection, sql: str, **params: object) -> int:
     return int(conn.execute(sa.text(sql), params).scalar_one())
 
 

@@ -121,16 +121,19 @@ class _Window:
     bucket: sa.ColumnElement  # a row's bucket, from JobMinute.minute
 
     @property
+    def start(self) -> datetime:
+        return self.end - self.step * self.size
+
+    @property
     def buckets(self) -> tuple[datetime, ...]:
-        start = self.end - self.step * self.size
-        return tuple(start + self.step * k for k in range(self.size))
+        return tuple(self.start + self.step * k for k in range(self.size))
 
     def query(self, job_type: str | None) -> sa.Select:
         bucket = self.bucket.label("bucket")
         query = (
             sa.select(sa.literal(self.name).label("window"), bucket, JobMinute.type, sa.func.sum(JobMinute.succeeded),
                       sa.func.sum(JobMinute.failed), sa.func.sum(JobMinute.cancelled), sa.func.sum(JobMinute.total_ms))
-            .where(JobMinute.minute >= self.buckets[0], JobMinute.minute < self.end)
+            .where(JobMinute.minute >= self.start, JobMinute.minute < self.end)
             .group_by(bucket, JobMinute.type)
         )
         return query if job_type is None else query.where(JobMinute.type == job_type)

@@ -9,13 +9,14 @@ from flask import g, redirect, render_template, request, url_for
 
 from core.app import services, session
 from core.db import utcnow
+from core.jobs import stats
 from core.jobs.types import JOB_TYPES
 from core.models.jobs import JOB_STATES
 from core.models.orchestration import WORKFLOW_STATES
 from web.common.ops import pauses
 from web.common.ops.access import is_operator
 from web.common.ops.charts import chart
-from web.common.ops.overview import overview, throughput
+from web.common.ops.overview import overview
 from web.common.refusal import Refusal
 from web.pages.blueprint import bp, console_page
 
@@ -48,7 +49,7 @@ def _label(name: str) -> str:
 
 def _context() -> dict[str, Any]:
     now = utcnow()
-    series = throughput(session(), now) if is_operator(g.user) else None
+    series = stats.last_hour_and_day(session(), now) if is_operator(g.user) else None
     view = overview(session(), services(), g.user, now, series)
     return {"view": view, "charts": _charts(series) if series else None, "job_columns": JOB_COLUMNS,
             "workflow_states": WORKFLOW_STATES, "types": sorted(JOB_TYPES), "label": _label,

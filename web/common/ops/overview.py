@@ -121,10 +121,6 @@ def _rounded(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
 
 
-def throughput(session: Session, now: datetime) -> dict[str, stats.Series]:
-    return stats.last_hour_and_day(session, now)
-
-
 def workers_json(session: Session, now: datetime) -> list[dict[str, Any]]:
     return [{"worker": w.worker, "last_claim_at": w.last_claim_at.isoformat(), "claims": w.claims}
             for w in stats.recent_workers(session, now)]
@@ -132,7 +128,7 @@ def workers_json(session: Session, now: datetime) -> list[dict[str, Any]]:
 
 def overview(session: Session, services: Services, viewer: User, now: datetime,
              series: dict[str, stats.Series] | None = None) -> dict[str, Any]:
-    """The overview's JSON. `series` (from `throughput`): the caller draws charts from it, and
+    """The overview's JSON. `series` (from stats.last_hour_and_day): the caller draws charts from it, and
     the body's "throughput" (the same numbers as JSON, 7% of a page's time) is left null."""
     paused = pauses_json(session, viewer)
     body: dict[str, Any] = {
@@ -143,7 +139,7 @@ def overview(session: Session, services: Services, viewer: User, now: datetime,
     }
     if is_operator(viewer):
         if series is None:
-            body["throughput"] = {window: series_json(s) for window, s in throughput(session, now).items()}
+            body["throughput"] = {window: series_json(s) for window, s in stats.last_hour_and_day(session, now).items()}
         body["queues"] = queues.figures(services)
         body["workers"] = workers_json(session, now)
     return body
