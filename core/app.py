@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
@@ -75,10 +76,20 @@ class Services:
         self.metrics = JobMetrics(settings.metrics_namespace)
         # Only the worker sends email (email is a job): the web tier builds no SES client.
         self._mailer = Mailer.from_settings(settings, clients) if settings.role == "worker" else None
+        self._before_close: list[Callable[[float], None]] = []
+
+    def before_close(self, stop: Callable[[float], None]) -> None:
+        """Have close() call `stop(timeout)` first: a background reader that uses the database
+        ends before its pool is disposed of. One that ran on after would open a connection in
+        the pool dispose() starts afresh, which nobody closes (a test's app, a worker's reload)."""
+        self._before_close.append(stop)
 
     def close(self, timeout: float = DRAIN_SECONDS) -> None:
-        """Send what the sender still holds (for at most `timeout` seconds), then close the
-        database's pooled connections: a process that ends, or a test's app."""
+        """Stop the background readers, send what the sender still holds (for at most `timeout`
+        seconds each), then close the database's pooled connections: a process that ends, or a
+        test's app."""
+        for stop in self._before_close:
+            stop(timeout)
         if self.queue.sender is not None:
             self.queue.sender.close(timeout)
         self.db.dispose()

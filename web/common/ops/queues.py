@@ -50,6 +50,9 @@ _cache: dict[tuple[str, str | None], tuple[float, dict[str, Any], datetime | Non
 _refreshing: dict[tuple[str, str | None], threading.Thread] = {}
 _started: weakref.WeakKeyDictionary[threading.Thread, float] = weakref.WeakKeyDictionary()
 _cloudwatch: weakref.WeakKeyDictionary[Services, Any] = weakref.WeakKeyDictionary()
+# The services whose close() has begun: no read starts on them (their pool is being disposed of).
+_closing: weakref.WeakSet[Services] = weakref.WeakSet()
+_owners: weakref.WeakKeyDictionary[Services, set[threading.Thread]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -127,16 +130,32 @@ def _read(services: Services, key: tuple[str, str | None]) -> dict[str, Any]:
 
 
 def _refresh_in_background(services: Services, key: tuple[str, str | None]) -> threading.Thread:
-    """The read under way for `key`, started if there is none."""
+    """The read under way for `key`, started if there is none (a finished thread, not started,
+    once `services` is closing)."""
     with _lock:
         running = _refreshing.get(key)
         if running is not None:
             return running
         thread = threading.Thread(target=_refresh, args=(services, key), name="ops-queue-figures", daemon=True)
-        _refreshing[key] = thread
         _started[thread] = time.monotonic()
+        if services in _closing:
+            return thread  # joining a thread never started returns at once
+        if services not in _owners:
+            _owners[services] = set()
+            services.before_close(lambda wait: _stop(services, wait))
+        _owners[services].add(thread)
+        _refreshing[key] = thread
         thread.start()
     return thread
+
+
+def _stop(services: Services, wait: float) -> None:
+    """Start no more reads on `services` and let those under way end (at most `wait` s each)."""
+    with _lock:
+        _closing.add(services)
+        running = list(_owners.get(services, ()))
+    for thread in running:
+        thread.join(wait)
 
 
 def _refresh(services: Services, key: tuple[str, str | None]) -> None:
@@ -147,6 +166,7 @@ def _refresh(services: Services, key: tuple[str, str | None]) -> None:
     finally:
         with _lock:
             _refreshing.pop(key, None)
+            _owners.get(services, set()).discard(threading.current_thread())
 
 
 def _depths(sqs: Any, url: str) -> dict[str, Any]:
