@@ -1,9 +1,12 @@
 """boto3 clients built from settings, so the same code paths talk to AWS or to moto."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 from core.settings import Settings
@@ -14,14 +17,28 @@ from core.settings import Settings
 SEND_ONCE = frozenset({"sesv2", "ses"})
 
 
+@functools.cache
+def _models() -> botocore.loaders.Loader:
+    """The process's reader of botocore's service models and endpoint rules. It keeps what it
+    has read, and what it reads never changes, so every session shares it: each new session
+    would otherwise read and parse the same JSON again (~0.1 s a client; a test builds an app,
+    and so its clients, for nearly every test)."""
+    return botocore.loaders.create_loader()
+
+
 class AwsClients:
     """Builds the clients of one app (core.app.Services) or one process-wide helper (the log
-    shipper). One boto3 session each: it caches the service models, which take ~0.1 s per client
-    to load otherwise. Clients are built at start-up, before any request thread exists."""
+    shipper), on a boto3 session of their own (credentials, region, event hooks) over the
+    process's shared models. Clients are built at start-up, before any request thread exists."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.session = boto3.session.Session()
+        core = botocore.session.Session()
+        models = _models()
+        core.register_component("data_loader", models)
+        self.session = boto3.session.Session(botocore_session=core)
+        # boto3 adds its own data folder to the loader's search path on every session; once will do.
+        models.search_paths[:] = dict.fromkeys(models.search_paths)
 
     def client(self, service: str, *, fast: bool = False) -> Any:
         # fast=True bounds a call to a few seconds: the web tier must answer quickly even when SQS
