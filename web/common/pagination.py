@@ -176,13 +176,30 @@ def capped_count(session: Session, statement: sa.Select, cap: int | None = None)
 def capped_counts(session: Session, statements: Mapping[K, sa.Select], cap: int | None = None) -> dict[K, Count]:
     """capped_count of each statement, all in one SELECT of scalar subqueries: one round trip
     and one statement to compile however many there are (the overview counts nine or more)."""
-    if not statements:
-        return {}
-    cap = COUNT_CAP if cap is None else cap
-    columns = [_capped(statement, cap).scalar_subquery().label(f"c{k}")
-               for k, statement in enumerate(statements.values())]
-    row = session.execute(sa.select(*columns)).one()
-    return {name: _count(n, cap) for name, n in zip(statements, row, strict=True)}
+    return CappedCounts.of(statements, cap).read(session)
+
+
+@dataclass(frozen=True)
+class CappedCounts(Generic[K]):
+    """capped_counts' one SELECT, built once: a caller that counts the same statements on every
+    request (the operator's overview) keeps it rather than build a dozen subqueries each time."""
+
+    names: tuple[K, ...]
+    statement: sa.Select | None  # None: nothing to count
+    cap: int
+
+    @classmethod
+    def of(cls, statements: Mapping[K, sa.Select], cap: int | None = None) -> CappedCounts[K]:
+        cap = COUNT_CAP if cap is None else cap
+        columns = [_capped(statement, cap).scalar_subquery().label(f"c{k}")
+                   for k, statement in enumerate(statements.values())]
+        return cls(tuple(statements), sa.select(*columns) if columns else None, cap)
+
+    def read(self, session: Session) -> dict[K, Count]:
+        if self.statement is None:
+            return {}
+        row = session.execute(self.statement).one()
+        return {name: _count(n, self.cap) for name, n in zip(self.names, row, strict=True)}
 
 
 def _capped(statement: sa.Select, cap: int) -> sa.Select:

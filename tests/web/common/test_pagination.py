@@ -119,3 +119,21 @@ def test_capped_counts_count_each_statement_no_further_than_the_cap(db):
                                                    "none": Count(0, True)}
     assert capped_counts(db, {"edge": mine}, cap=7) == {"edge": Count(7, True)}
     assert {k: capped_count(db, s, 5) for k, s in statements.items()} == capped_counts(db, statements, cap=5)
+
+
+def test_capped_counts_built_once_count_anew_on_every_read(db):
+    """CappedCounts keeps the SELECT, never its answer: a row added between two reads is counted."""
+    import sqlalchemy as sa
+
+    from core.models import Notification
+    from tests import factories
+    from web.common.pagination import CappedCounts, Count
+
+    person = factories.user(db, factories.institution(db))
+    factories.notifications(db, person, 4, read_every=2)
+    unread = sa.select(Notification.id).where(Notification.user_id == person.id, Notification.read_at.is_(None))
+    counts = CappedCounts.of({"unread": unread}, cap=3)
+    assert counts.read(db) == {"unread": Count(2, True)}
+    db.execute(sa.update(Notification).values(read_at=None))
+    assert counts.read(db) == {"unread": Count(3, False)}
+    assert CappedCounts.of({}).read(db) == {}

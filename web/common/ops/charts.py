@@ -8,8 +8,9 @@ a <title> and a <desc> that says the totals in words; the page has the numbers a
 too, and GET /api/ops/overview has them all."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from xml.sax.saxutils import escape, quoteattr
 
 from markupsafe import Markup
@@ -32,7 +33,14 @@ def _nice_max(value: int) -> int:
 
 
 def _label(tally: Tally, step: timedelta) -> str:
-    return tally.at.strftime("%H:%M" if step < timedelta(hours=1) else "%d %H:00")
+    return _bucket_label(tally.at, step)
+
+
+@functools.lru_cache(maxsize=1024)
+def _bucket_label(at: datetime, step: timedelta) -> str:
+    # Every chart of a window labels the same buckets (a page draws one per type and window,
+    # a title per bar): formatted once per bucket, not once per bar.
+    return at.strftime("%H:%M" if step < timedelta(hours=1) else "%d %H:00")
 
 
 def _percent(rate: float | None) -> str:
@@ -76,14 +84,16 @@ def chart(chart_id: str, title: str, tallies: Sequence[Tally], step: timedelta) 
     for k, tally in enumerate(tallies):
         x = LEFT + k * slot + (slot - bar) / 2
         y = float(base)
+        when = None
         for name in ("succeeded", "failed", "cancelled"):
             n = getattr(tally, name)
             if not n:
                 continue
+            when = when or escape(_label(tally, step))
             h = plot_h * n / top
             y -= h
             parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{COLOURS[name]}">'
-                         f'<title>{escape(_label(tally, step))} UTC: {n} {name}</title></rect>')
+                         f'<title>{when} UTC: {n} {name}</title></rect>')
         rate = tally.failure_rate
         if rate is not None:
             points.append(f"{x + bar / 2:.1f},{base - plot_h * rate:.1f}")

@@ -16,6 +16,8 @@ per request: `null` for admins.
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +32,7 @@ from core.models.orchestration import OPEN_BATCH, UNFINISHED_WORKFLOW, UNFINISHE
 from web.common.ops import queues
 from web.common.ops.access import is_operator
 from web.common.ops.pauses import pauses_json
-from web.common.pagination import COUNT_CAP, Count, capped_counts
+from web.common.pagination import COUNT_CAP, CappedCounts, Count, capped_counts
 
 SERIES_FIELDS = ("succeeded", "failed", "cancelled", "failure_rate", "mean_ms")
 
@@ -51,29 +53,38 @@ def _capped_per_owner(session: Session, viewer: User, owner: sa.Column, *conditi
     return sa.select(users.c.id).select_from(users.join(per_user, sa.true()))
 
 
-def _scoped(session: Session, viewer: User, model: Any, *conditions: sa.ColumnElement[bool]) -> sa.Select:
-    if is_operator(viewer):
-        return sa.select(model.id).where(*conditions)
-    return _capped_per_owner(session, viewer, model.owner_id, *conditions)
-
-
-def _capped_statements(session: Session, viewer: User) -> dict[tuple[str, str], sa.Select]:
-    """{(family, name): statement} of everything the overview counts up to COUNT_CAP."""
+def _institution_statements(session: Session, viewer: User) -> dict[tuple[str, str], sa.Select]:
+    """{(family, name): statement} of everything an admin's overview counts up to COUNT_CAP."""
     found: dict[tuple[str, str], sa.Select] = {}
-    if is_operator(viewer):
-        found["jobs", "dead_lettered"] = sa.select(Job.id).where(sa.text(DEAD_LETTERED))
-    else:
-        for state in JOB_STATES:
-            # ix_jobs_owner_state_listed: (owner_id, state, created_at, id) of LISTED jobs.
-            found["jobs", state] = _capped_per_owner(session, viewer, Job.owner_id, Job.state == state,
-                                                     sa.text(LISTED), order_by=(Job.created_at, Job.id))
-    found["batches", "open"] = _scoped(session, viewer, Batch, sa.text(OPEN_BATCH))
-    found["batches", "completed"] = _scoped(session, viewer, Batch, Batch.completed_at.is_not(None))
+    for state in JOB_STATES:
+        # ix_jobs_owner_state_listed: (owner_id, state, created_at, id) of LISTED jobs.
+        found["jobs", state] = _capped_per_owner(session, viewer, Job.owner_id, Job.state == state,
+                                                 sa.text(LISTED), order_by=(Job.created_at, Job.id))
+    return found | _orchestration_statements(lambda model, *conditions: _capped_per_owner(
+        session, viewer, model.owner_id, *conditions))
+
+
+def _platform_statements() -> dict[tuple[str, str], sa.Select]:
+    """The same for an operator, who sees the platform: dead-lettered jobs besides."""
+    found = {("jobs", "dead_lettered"): sa.select(Job.id).where(sa.text(DEAD_LETTERED))}
+    return found | _orchestration_statements(lambda model, *conditions: sa.select(model.id).where(*conditions))
+
+
+def _orchestration_statements(scoped: Callable[..., sa.Select]) -> dict[tuple[str, str], sa.Select]:
+    found = {("batches", "open"): scoped(Batch, sa.text(OPEN_BATCH)),
+             ("batches", "completed"): scoped(Batch, Batch.completed_at.is_not(None))}
     for state in WORKFLOW_STATES:
         # The unfinished ones through their partial index (its condition as written there).
         unfinished = sa.text(UNFINISHED_WORKFLOW) if state in UNFINISHED_WORKFLOW_STATES else sa.true()
-        found["workflows", state] = _scoped(session, viewer, Workflow, unfinished, Workflow.state == state)
+        found["workflows", state] = scoped(Workflow, unfinished, Workflow.state == state)
     return found
+
+
+@functools.cache
+def _platform_counts() -> CappedCounts[tuple[str, str]]:
+    """The operator's capped counts name no user or institution: one SELECT, built at the first
+    overview of the process."""
+    return CappedCounts.of(_platform_statements())
 
 
 def _counted(capped: dict[tuple[str, str], Count], family: str, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -90,9 +101,8 @@ def _counted(capped: dict[tuple[str, str], Count], family: str, counts: dict[str
 def counts_json(session: Session, viewer: User, held: frozenset[str]) -> dict[str, Any]:
     """The overview's "jobs", "batches" and "workflows": two statements for an operator (the
     counters, then every capped count in one), one for an admin."""
-    statements = _capped_statements(session, viewer)
-    capped = capped_counts(session, statements)
     if is_operator(viewer):
+        capped = _platform_counts().read(session)
         by_type = stats.counts(session)
         jobs = _counted(capped, "jobs", stats.totals_of(by_type))
         jobs["counts"]["paused"] = sum(n for name in held for state, n in by_type.get(name, {}).items()
@@ -101,6 +111,7 @@ def counts_json(session: Session, viewer: User, held: frozenset[str]) -> dict[st
                  for name in sorted(set(by_type) | held)}
         jobs |= {"by_type": types, "scope": "platform"}
     else:
+        capped = capped_counts(session, _institution_statements(session, viewer))
         jobs = _counted(capped, "jobs") | {"by_type": None, "scope": "institution"}
     return {"jobs": jobs, "batches": _counted(capped, "batches"), "workflows": _counted(capped, "workflows")}
 
