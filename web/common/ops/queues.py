@@ -85,9 +85,10 @@ def figures(services: Services) -> dict[str, Any]:
     cached = _cache.get(key)
     if cached is None:
         thread = _refresh_in_background(services, key)
-        # One wait per first read, not per request: a request that comes while that read is
-        # already past FIRST_READ_WAIT is told `pending` at once.
-        thread.join(max(0.0, _started.get(thread, 0.0) + FIRST_READ_WAIT - time.monotonic()))
+        if thread is not None:
+            # One wait per first read, not per request: a request that comes while that read is
+            # already past FIRST_READ_WAIT is told `pending` at once.
+            thread.join(max(0.0, _started.get(thread, 0.0) + FIRST_READ_WAIT - time.monotonic()))
         cached = _cache.get(key)
         if cached is None:
             return _pending(key)
@@ -129,17 +130,16 @@ def _read(services: Services, key: tuple[str, str | None]) -> dict[str, Any]:
     return reading
 
 
-def _refresh_in_background(services: Services, key: tuple[str, str | None]) -> threading.Thread:
-    """The read under way for `key`, started if there is none (a finished thread, not started,
-    once `services` is closing)."""
+def _refresh_in_background(services: Services, key: tuple[str, str | None]) -> threading.Thread | None:
+    """The read under way for `key`, started if there is none; None once `services` is closing."""
     with _lock:
         running = _refreshing.get(key)
         if running is not None:
             return running
+        if services in _closing:
+            return None
         thread = threading.Thread(target=_refresh, args=(services, key), name="ops-queue-figures", daemon=True)
         _started[thread] = time.monotonic()
-        if services in _closing:
-            return thread  # joining a thread never started returns at once
         if services not in _owners:
             _owners[services] = set()
             services.before_close(lambda wait: _stop(services, wait))

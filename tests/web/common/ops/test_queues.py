@@ -32,8 +32,10 @@ def test_close_waits_for_a_reading_under_way_and_starts_no_other(web_app, monkey
         services.close(timeout=10)
         assert alive_at_dispose == [False]
         assert queues._refreshing == {}
-        queues.warm(services)  # a poll that comes after close() reads nothing
+        queues.forget()
+        queues.warm(services)  # a poll that comes after close() reads nothing, and says so
         assert queues._refreshing == {}
+        assert queues.figures(services)["pending"] is True
     finally:
         held.set()
         queues.forget()
