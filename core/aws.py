@@ -29,7 +29,9 @@ def _models() -> botocore.loaders.Loader:
 class AwsClients:
     """Builds the clients of one app (core.app.Services) or one process-wide helper (the log
     shipper), on a boto3 session of their own (credentials, region, event hooks) over the
-    process's shared models. Clients are built at start-up, before any request thread exists."""
+    process's shared models. Most are built at start-up; the console's Logs and CloudWatch
+    readers on first use, in a request or the queue reader's thread: what they share is only
+    read, except boto3's search-path append, which the next line undoes."""
 
     def __init__(self, settings: Settings):
         self.settings = settings

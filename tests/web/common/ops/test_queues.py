@@ -22,9 +22,12 @@ def test_close_waits_for_a_reading_under_way_and_starts_no_other(web_app, monkey
     monkeypatch.setattr(queues, "_oldest_sent", slow_sent)
     alive_at_dispose: list[bool] = []
     dispose = services.db.dispose
-    monkeypatch.setattr(services.db, "dispose",
-                        lambda: alive_at_dispose.append(any(t.is_alive() for t in queues._refreshing.values()))
-                        or dispose())
+
+    def watched_dispose():
+        alive_at_dispose.append(any(t.is_alive() for t in queues._refreshing.values()))
+        dispose()
+
+    monkeypatch.setattr(services.db, "dispose", watched_dispose)
     try:
         queues.warm(services)
         assert reading.wait(10)
