@@ -49,7 +49,7 @@ def _context() -> dict[str, Any]:
         view = deadletters.not_configured_view(db, g.user, now)
     else:
         try:
-            view = deadletters.view(db, g.user, deadletters.look(services()), now)
+            view = deadletters.view(db, g.user, deadletters.look(services(), db), now)
         except Refusal as exc:  # SQS down: the page still shows the history
             unavailable = exc.message
             view = {**deadletters.not_configured_view(db, g.user, now), "configured": True}

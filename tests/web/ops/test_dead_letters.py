@@ -145,6 +145,25 @@ def test_redriving_chosen_jobs_moves_theirs_the_job_runs_and_it_is_audited(clien
     assert entry.detail["job_ids"] == [str(chosen.id)]
 
 
+def test_a_look_another_process_kept_is_not_used_after_a_redrive_and_is_again_once_it_settled(client, db, sqs,
+                                                                                               aws, staff):
+    moved = _job(db, staff.teacher_a, state="queued")
+    _dead(sqs, aws, _body(moved), "junk")
+    auth = factories.login(client, staff.operator)
+    assert client.get(URL, headers=auth).get_json()["peeked"] == 2
+    kept = dict(deadletters._cache)  # what a second gunicorn worker would still hold
+    assert client.post(URL + "/redrive", json={"job_ids": [str(moved.id)]}, headers=auth).status_code == 200
+    deadletters._cache.update(kept)
+    assert client.get(URL, headers=auth).get_json()["peeked"] == 1, "the other process reads the queue again"
+    # Once the action is ACTION_SETTLE_SECONDS older than a look, the look is kept as before.
+    db.execute(sa.update(AuditEntry).values(created_at=utcnow() - timedelta(
+        seconds=deadletters.ACTION_SETTLE_SECONDS + 1)))
+    db.commit()
+    client.get(URL, headers=auth)
+    _dead(sqs, aws, "one more")
+    assert client.get(URL, headers=auth).get_json()["peeked"] == 1, "the look kept a few seconds"
+
+
 def test_redriving_all_moves_every_message(client, db, sqs, aws, staff):
     _dead(sqs, aws, _body(_job(db, staff.teacher_a)), "junk", "more junk")
     answer = client.post(URL + "/redrive", json={"all": True}, headers=factories.login(client, staff.operator))

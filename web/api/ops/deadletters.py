@@ -21,7 +21,7 @@ def ops_dead_letters() -> Response:
     if deadletters.dead_letter_queue(services()) is None:
         body = deadletters.not_configured_view(db, user, now)
     else:
-        body = deadletters.view(db, user, deadletters.look(services()), now)
+        body = deadletters.view(db, user, deadletters.look(services(), db), now)
     db.rollback()  # reads only: end the snapshot before answering
     return polled(body, finished=False)
 

@@ -3,7 +3,10 @@ its depth over the last day (queue_depths.py), and the operators' actions on it 
 
 A look is a bounded peek (core.jobs.deadletters.peek: received, then made visible again at once)
 of at most PEEK_LIMIT messages, kept PEEK_CACHE_SECONDS per process so a refreshing page or a few
-operators looking at once cost SQS one pass, not one each. The rest of the queue is counted, not
+operators looking at once cost SQS one pass, not one each. A redrive or purge in one process must
+not leave another showing the messages it moved: a kept look is used only when it was taken
+ACTION_SETTLE_SECONDS after the newest such action in the audit log (one indexed read per look),
+so for that long after an action every process reads the queue again. The rest of the queue is counted, not
 read (ApproximateNumberOfMessages). A group's error is the job row's: the error of its last attempt
 when the monitor has replaced the row's error with its own note.
 """
@@ -25,7 +28,7 @@ from core.app import Services
 from core.db import utcnow
 from core.jobs import deadletters
 from core.models import Job, User
-from core.models.ops import JobAttempt
+from core.models.ops import AuditEntry, JobAttempt
 from web.common.dates import iso
 from web.common.ops.access import is_operator, jobs_in_scope, operator_only
 from web.common.ops.audit import record
@@ -34,6 +37,10 @@ from web.common.refusal import Refusal
 
 PEEK_LIMIT = 100
 PEEK_CACHE_SECONDS = 10
+# An action runs inside one web request (gunicorn's timeout, 30 s): a look taken sooner after its
+# audit entry than this may have raced it.
+ACTION_SETTLE_SECONDS = 35
+ACTIONS = ("dead_letters.redrive", "dead_letters.purge")
 # Messages one console redrive moves (or, for chosen jobs, looks at): a web request must stay
 # well inside gunicorn's 30 s; the page says how many are left, and the CLI moves any number.
 REDRIVE_LIMIT = 500
@@ -96,17 +103,29 @@ def _peeked(message: dict[str, Any]) -> Peeked:
                   body[:200], int(count) if count.isdigit() else 0, _timestamp(attributes, "SentTimestamp"))
 
 
-def look(services: Services, *, fresh: bool = False) -> Look:
+def _last_action(session: Session) -> datetime | None:
+    """When the newest redrive or purge was recorded, by any process (None: never)."""
+    return session.scalar(sa.select(sa.func.max(AuditEntry.created_at)).where(AuditEntry.action.in_(ACTIONS)))
+
+
+def _kept(url: str, last_action: datetime | None) -> Look | None:
+    cached = _cache.get(url)
+    if cached is None or time.monotonic() - cached[0] >= PEEK_CACHE_SECONDS:
+        return None
+    if last_action is not None and (cached[1].taken_at - last_action).total_seconds() <= ACTION_SETTLE_SECONDS:
+        return None
+    return cached[1]
+
+
+def look(services: Services, session: Session, *, fresh: bool = False) -> Look:
     """The cached peek of the dead-letter queue (Refusal 409 without one, 503 if SQS fails)."""
     url = configured_queue(services)
-    now = time.monotonic()
-    cached = _cache.get(url)
-    if cached and not fresh and now - cached[0] < PEEK_CACHE_SECONDS:
-        return cached[1]
+    last_action = _last_action(session)
+    if not fresh and (kept := _kept(url, last_action)) is not None:
+        return kept
     with _cache_lock:  # one pass at a time; those who waited use its result
-        cached = _cache.get(url)
-        if cached and not fresh and time.monotonic() - cached[0] < PEEK_CACHE_SECONDS:
-            return cached[1]
+        if not fresh and (kept := _kept(url, last_action)) is not None:
+            return kept
         sqs = services.queue.sqs
         try:
             depth = deadletters.depth(sqs, url)
