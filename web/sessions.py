@@ -18,9 +18,10 @@ from itsdangerous import URLSafeTimedSerializer
 
 from core.app import json_error, services
 from core.app import session as db_session
-from core.auth import issue_token, login_for_token, revoke_token
+from core.auth import issue_token, revoke_token
 from core.logs import bind
 from core.models import User
+from web.common.logins import user_for_token
 
 csrf = CSRFProtect()
 # An operator's work is the operations console; an admin keeps the institution page (the console is one link away).
@@ -87,7 +88,7 @@ def session_user() -> User | None:
     """The user of the session cookie's live login, if any (cached per request)."""
     if "session_user" not in g:
         token = session_token()
-        found = login_for_token(db_session(), token) if token else None
+        found = user_for_token(db_session(), token) if token else None
         g.session_user, g.session_login_id = found if found else (None, None)
     return g.session_user
 

@@ -8,6 +8,7 @@ minute or hour, which is still filling.
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -98,18 +99,18 @@ class Series:
 
 def last_hour(session: Session, now: datetime, job_type: str | None = None) -> Series:
     """Per minute, the 60 minutes up to and including the current one."""
-    return _read(session, (_hour(now),), job_type)["hour"]
+    return _read(session, now, ("hour",), job_type)["hour"]
 
 
 def last_day(session: Session, now: datetime, job_type: str | None = None) -> Series:
     """Per hour, the 24 hours up to and including the current one."""
-    return _read(session, (_day(session, now),), job_type)["day"]
+    return _read(session, now, ("day",), job_type)["day"]
 
 
 def last_hour_and_day(session: Session, now: datetime, job_type: str | None = None) -> dict[str, Series]:
     """{"hour": last_hour, "day": last_day} in one statement (UNION ALL): the overview draws
     both on every poll, and under load each round trip waits for a core like the work does."""
-    return _read(session, (_hour(now), _day(session, now)), job_type)
+    return _read(session, now, ("hour", "day"), job_type)
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,6 @@ class _Window:
     end: datetime
     step: timedelta
     size: int
-    bucket: sa.ColumnElement  # a row's bucket, from JobMinute.minute
 
     @property
     def start(self) -> datetime:
@@ -127,16 +127,6 @@ class _Window:
     @property
     def buckets(self) -> tuple[datetime, ...]:
         return tuple(self.start + self.step * k for k in range(self.size))
-
-    def query(self, job_type: str | None) -> sa.Select:
-        bucket = self.bucket.label("bucket")
-        query = (
-            sa.select(sa.literal(self.name).label("window"), bucket, JobMinute.type, sa.func.sum(JobMinute.succeeded),
-                      sa.func.sum(JobMinute.failed), sa.func.sum(JobMinute.cancelled), sa.func.sum(JobMinute.total_ms))
-            .where(JobMinute.minute >= self.start, JobMinute.minute < self.end)
-            .group_by(bucket, JobMinute.type)
-        )
-        return query if job_type is None else query.where(JobMinute.type == job_type)
 
     def series(self, rows: list[Any]) -> Series:
         buckets = self.buckets
@@ -149,26 +139,50 @@ class _Window:
         return Series(buckets, self.step, {name: tuple(found[name]) for name in sorted(found)})
 
 
-def _hour(now: datetime) -> _Window:
-    end = now.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    return _Window("hour", end, timedelta(minutes=1), 60, JobMinute.minute)
+def _window(name: str, now: datetime) -> _Window:
+    now = now.astimezone(UTC)
+    if name == "hour":
+        return _Window(name, now.replace(second=0, microsecond=0) + timedelta(minutes=1), timedelta(minutes=1), 60)
+    return _Window(name, now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1), timedelta(hours=1), 24)
 
 
-def _day(session: Session, now: datetime) -> _Window:
-    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    if session.get_bind().dialect.name == "postgresql":
+def _bucket(name: str, dialect: str) -> sa.ColumnElement:
+    """A job_minutes row's bucket in the window `name`."""
+    if name == "hour":
+        return JobMinute.minute
+    if dialect == "postgresql":
         hour = sa.func.date_trunc("hour", JobMinute.minute)
     else:  # the text SQLAlchemy stores a DateTime as on SQLite
         hour = sa.func.strftime("%Y-%m-%d %H:00:00.000000", JobMinute.minute)
-    return _Window("day", end, timedelta(hours=1), 24, sa.type_coerce(hour, UTCDateTime()))
+    return sa.type_coerce(hour, UTCDateTime())
 
 
-def _read(session: Session, windows: tuple[_Window, ...], job_type: str | None) -> dict[str, Series]:
-    queries = [w.query(job_type) for w in windows]
+@functools.cache
+def _statement(names: tuple[str, ...], dialect: str, of_one_type: bool) -> sa.Select | sa.CompoundSelect:
+    """The windows' sums, built once: each window's bounds (and the type) are bound parameters."""
+    queries = []
+    for name in names:
+        bucket = _bucket(name, dialect).label("bucket")
+        query = (
+            sa.select(sa.literal(name).label("window"), bucket, JobMinute.type, sa.func.sum(JobMinute.succeeded),
+                      sa.func.sum(JobMinute.failed), sa.func.sum(JobMinute.cancelled), sa.func.sum(JobMinute.total_ms))
+            .where(JobMinute.minute >= sa.bindparam(f"{name}_start", type_=UTCDateTime()),
+                   JobMinute.minute < sa.bindparam(f"{name}_end", type_=UTCDateTime()))
+            .group_by(bucket, JobMinute.type)
+        )
+        queries.append(query.where(JobMinute.type == sa.bindparam("type")) if of_one_type else query)
     # The union's columns are typed by its first SELECT's: every window's bucket is a UTCDateTime.
-    statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
-    rows: dict[str, list[Any]] = {w.name: [] for w in windows}
-    for window, *row in session.execute(statement):
+    return queries[0] if len(queries) == 1 else sa.union_all(*queries)
+
+
+def _read(session: Session, now: datetime, names: tuple[str, ...], job_type: str | None) -> dict[str, Series]:
+    windows = [_window(name, now) for name in names]
+    values: dict[str, Any] = {"type": job_type} if job_type is not None else {}
+    for w in windows:
+        values |= {f"{w.name}_start": w.start, f"{w.name}_end": w.end}
+    statement = _statement(names, session.get_bind().dialect.name, job_type is not None)
+    rows: dict[str, list[Any]] = {name: [] for name in names}
+    for window, *row in session.execute(statement, values):
         rows[window].append(row)
     return {w.name: w.series(rows[w.name]) for w in windows}
 

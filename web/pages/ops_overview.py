@@ -15,7 +15,7 @@ from core.models.jobs import JOB_STATES
 from core.models.orchestration import WORKFLOW_STATES
 from web.common.ops import pauses
 from web.common.ops.access import is_operator
-from web.common.ops.charts import chart
+from web.common.ops.charts import chart, numbers
 from web.common.ops.overview import overview
 from web.common.refusal import Refusal
 from web.pages.blueprint import bp, console_page
@@ -35,7 +35,7 @@ def _charts(series: dict[str, Any]) -> list[dict[str, Any]]:
         windows.append({
             "window": window, "title": title, "step": s.step,
             "overall": chart(f"chart-{window}-all", f"All job types, {title}", overall, s.step),
-            "tallies": overall,
+            "numbers": numbers(overall),
             "types": [(name, chart(f"chart-{window}-{name}", f"{_label(name)}, {title}", tallies, s.step))
                       for name, tallies in s.by_type.items()],
         })

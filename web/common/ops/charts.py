@@ -5,7 +5,7 @@ day): a stacked bar per bucket of the jobs that finished in it (succeeded, faile
 against the left scale, and the failure rate (failed / (succeeded + failed)) as a line against
 a 0-100 % scale on the right. Each SVG is a standalone XML document fragment with role="img",
 a <title> and a <desc> that says the totals in words; the page has the numbers as a table
-too, and GET /api/ops/overview has them all."""
+too (`numbers`), and GET /api/ops/overview has them all."""
 from __future__ import annotations
 
 import functools
@@ -109,3 +109,23 @@ def chart(chart_id: str, title: str, tallies: Sequence[Tally], step: timedelta) 
                          f'{escape(_label(tally, step))} UTC</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+NOTHING_FINISHED = '<tr><td colspan="6" class="muted">Nothing finished in this window.</td></tr>'
+
+
+def numbers(tallies: Sequence[Tally]) -> Markup:
+    """The rows of a chart's table, newest bucket first, the buckets where nothing finished left out."""
+    rows = [_numbers_row(tally) for tally in reversed(tallies) if tally.finished]
+    return Markup("".join(rows) if rows else NOTHING_FINISHED)
+
+
+@functools.lru_cache(maxsize=4096)
+def _numbers_row(tally: Tally) -> str:
+    # A window's past buckets are the same on every poll (only the current one fills): each is
+    # formatted once. Every cell is a number or a date, nothing to escape.
+    rate = "—" if tally.failure_rate is None else f"{tally.failure_rate * 100:.1f}%"
+    mean = "—" if tally.mean_ms is None else f"{tally.mean_ms:.0f} ms"
+    return (f'<tr><td>{tally.at.strftime("%Y-%m-%d %H:%M")}</td><td class="num">{tally.succeeded}</td>'
+            f'<td class="num">{tally.failed}</td><td class="num">{tally.cancelled}</td>'
+            f'<td class="num">{rate}</td><td class="num">{mean}</td></tr>')
