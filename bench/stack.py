@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from bench.processes import Process, ProcessGroup, start_listening
@@ -84,19 +85,23 @@ class Stack:
                       self.sqsd.max_retries, visibility_timeout=self.sqsd.visibility_timeout)
         return self.urls["moto"]
 
-    def purge_queue(self) -> int:
-        """Empty the main queue (moto's) and return how many messages it held. For rows that come
-        after a backlog no worker consumes: moto's GetQueueAttributes walks every message in
-        Python (0.2 s of this machine's CPU at 1,000 messages, 0.86 s at 4,000, measured), a cost
-        SQS itself never puts on the app's machine."""
+    def purge_queue(self, quiet_seconds: float = 3.0, timeout: float = 300.0) -> int:
+        """Empty the main queue (moto's) until it stays empty for `quiet_seconds`, and return how
+        many messages it held in all. For rows that come after a backlog no worker consumes:
+        moto's GetQueueAttributes walks every message in Python (0.2 s of this machine's CPU at
+        1,000 messages, 0.86 s at 4,000, measured), and so does its SendMessage, once per message
+        sent. The web tier's background senders are still handing moto the enqueue rows' messages
+        when those rows end, so one purge is not enough: at the queue's depth then moto took a
+        whole core (93-107% in `top` for 30 s on end, every py-spy sample in SendMessageBatch
+        counting the queue), through the console's first rows (session 22). Emptied every second,
+        each send is cheap and the senders are done in seconds. SQS itself puts neither cost on
+        the app's machine."""
         import boto3
 
         env = self.env()
         sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
                            aws_access_key_id="testing", aws_secret_access_key="testing")
-        held = sqs.get_queue_attributes(QueueUrl=env["SQS_QUEUE_URL"], AttributeNames=["ApproximateNumberOfMessages"])
-        sqs.purge_queue(QueueUrl=env["SQS_QUEUE_URL"])
-        return int(held["Attributes"]["ApproximateNumberOfMessages"])
+        return empty_until_quiet(sqs, env["SQS_QUEUE_URL"], quiet_seconds, timeout)
 
     def web(self) -> str:
         return self._tier("web")
@@ -145,3 +150,43 @@ class Stack:
             del self.processes[name], self.urls[name]
             if name == "moto":
                 self._moto_port = None
+
+
+def empty_until_quiet(sqs, url: str, quiet_seconds: float, timeout: float, poll: float = 1.0) -> int:
+    """Empty `url` whenever it holds messages, until it has held none for `quiet_seconds` (or
+    `timeout` passed); about how many it held in all (a purge counts the depth read before
+    it). A purge empties a deep queue in one call; SQS
+    (and moto, when strict) allow one a minute, so within it the messages are received and
+    deleted, ten at a time, which is cheap once the queue is shallow."""
+    from botocore.exceptions import ClientError
+
+    held = 0
+    deadline, quiet_since = time.monotonic() + timeout, time.monotonic()
+    while time.monotonic() < deadline:
+        depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        found = int(depth["Attributes"]["ApproximateNumberOfMessages"])
+        if found:
+            quiet_since = time.monotonic()
+            try:
+                sqs.purge_queue(QueueUrl=url)
+                held += found
+            except ClientError as exc:
+                if not str(exc.response.get("Error", {}).get("Code", "")).endswith("PurgeQueueInProgress"):
+                    raise
+                held += _delete_visible(sqs, url, deadline)
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            break
+        time.sleep(poll)
+    return held
+
+
+def _delete_visible(sqs, url: str, deadline: float) -> int:
+    deleted = 0
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not messages:
+            break
+        sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]}
+                                                        for k, m in enumerate(messages)])
+        deleted += len(messages)
+    return deleted
