@@ -2,8 +2,8 @@
 
 It long-polls the worker queue and POSTs each message to the worker app with the real header set,
 deletes a message only on status exactly 200, and otherwise makes it visible again after
-ErrorVisibilityTimeout. It is also the cron.yaml leader: it enqueues periodic-task messages the
-way the real leader does and delivers them like the real consumer. Dead-lettering after MaxRetries
+ErrorVisibilityTimeout. It is also the cron.yaml leader (devstack/sqsd_cron.py): it enqueues
+periodic-task messages the way the real leader does and delivers them like the real consumer. Dead-lettering after MaxRetries
 is done by SQS itself through the queue's RedrivePolicy (see devstack.aws_bootstrap).
 
 Behaviour follows the public copy of AWS's sqsd 2.0 (see shared/reference/eb-worker-facts.md).
@@ -30,20 +30,9 @@ import boto3
 import requests
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from croniter import croniter
 
-from devstack.sqsd_protocol import (
-    ATTR_PATH,
-    ATTR_SCHEDULED_TIME,
-    ATTR_TASK_NAME,
-    MAX_BATCH,
-    MISSED_TICK_GRACE,
-    SCHEDULED_BODY,
-    Delivery,
-    build_request,
-    iso_utc,
-    latest_tick,
-)
+from devstack.sqsd_cron import CronLeader
+from devstack.sqsd_protocol import MAX_BATCH, Delivery, build_request
 from infra.ebconfig import (
     CronTask,
     SqsdSettings,
@@ -94,16 +83,15 @@ class Sqsd:
         self._slots = threading.Condition()
         self._in_flight = 0
         self._threads: list[threading.Thread] = []
-        self._due: dict[str, datetime] = {}
+        self._leader = CronLeader(self._sqs, queue_url, cron, self._now)
 
     def start(self) -> None:
         self._stop.clear()
-        # First due times are fixed here, not in the thread, so a test moving the clock after
-        # start() cannot race with them.
-        self._due = {task.name: croniter(task.schedule, self._now()).get_next(datetime) for task in self.cron}
+        self._leader.begin()
         self._threads = [threading.Thread(target=self._poll_loop, name="sqsd-poll", daemon=True)]
         if self.cron:
-            self._threads.append(threading.Thread(target=self._cron_loop, name="sqsd-cron", daemon=True))
+            self._threads.append(threading.Thread(target=self._leader.loop, args=(self._stop, self._cron_tick),
+                                                  name="sqsd-cron", daemon=True))
         for thread in self._threads:
             thread.start()
         log.info("polling %s, posting to %s%s, %d connections, %d periodic tasks%s", self.queue_url,
@@ -266,39 +254,10 @@ class Sqsd:
 
     def fire_task(self, name: str, scheduled_at: datetime | None = None) -> str:
         """Enqueue one run of periodic task `name` exactly as the leader does; returns the message id."""
-        task = next((t for t in self.cron if t.name == name), None)
-        if task is None:
-            raise KeyError(f"no periodic task named {name!r}")
-        when = scheduled_at or self._now().replace(microsecond=0)
-        response = self._sqs.send_message(QueueUrl=self.queue_url, MessageBody=SCHEDULED_BODY, MessageAttributes={
-            ATTR_PATH: {"DataType": "String", "StringValue": task.url},
-            ATTR_TASK_NAME: {"DataType": "String", "StringValue": task.name},
-            ATTR_SCHEDULED_TIME: {"DataType": "String", "StringValue": iso_utc(when)},
-        })
-        log.info("scheduled %s for %s as %s", task.name, iso_utc(when), response["MessageId"])
-        return response["MessageId"]
+        return self._leader.fire(name, scheduled_at)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
-
-    def _cron_loop(self) -> None:
-        # Every tick enqueues a message, even if the previous run is still going: the real leader
-        # has no overlap protection either.
-        due = self._due
-        while not self._stop.wait(self._cron_tick):
-            now = self._now()
-            for task in self.cron:
-                if now < due[task.name]:
-                    continue
-                tick = latest_tick(task.schedule, now)
-                if (now - tick).total_seconds() <= MISSED_TICK_GRACE:
-                    try:
-                        self.fire_task(task.name, tick)
-                    except (BotoCoreError, ClientError) as exc:
-                        log.warning("could not enqueue %s for %s: %s", task.name, iso_utc(tick), exc)
-                else:
-                    log.warning("skipped %s: tick %s is older than %ds", task.name, iso_utc(tick), MISSED_TICK_GRACE)
-                due[task.name] = croniter(task.schedule, now).get_next(datetime)
 
 
 # -- command line ------------------------------------------------------------------------------

@@ -196,6 +196,15 @@ def start_sqsd(moto_endpoint: str, deliveries: Recorder) -> Iterator[Callable[..
         daemon.stop()
 
 
+def script(*statuses: int, delay: float = 0.0) -> Callable[[Received, int], tuple[int, float]]:
+    """Answer the n-th request with statuses[n] (the last one repeats)."""
+    return lambda request, index: (statuses[min(index, len(statuses) - 1)], delay)
+
+
+def receive_counts(worker: StubWorker) -> list[str]:
+    return [r.headers["x-aws-sqsd-receive-count"] for r in worker.requests.items]
+
+
 def queue_is_empty(sqs: Any, queue_url: str) -> bool:
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
     return attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
