@@ -44,8 +44,9 @@ def token_digest(token: str) -> str:
 
 def live_login(digest: Any, now: Any) -> sa.ColumnElement[bool]:
     """The one rule a login's row must meet to authenticate a request: its token's digest, not
-    yet expired (a revoked login has no row). Values or bind parameters, so a statement built
-    once (web.common.access.OWN_JOB_BY_LOGIN) applies the same rule as `login_for_token`."""
+    yet expired (a revoked login has no row). Values or bind parameters, so the statements built
+    once that authenticate (web.common.logins.USER_BY_LOGIN for every API call and page,
+    web.common.access.OWN_JOB_BY_LOGIN for a job's poll) apply the same rule."""
     return sa.and_(ApiToken.token_hash == digest, ApiToken.expires_at > now)
 
 
@@ -60,16 +61,6 @@ def issue_token(session: Session, user: User, ttl_seconds: int, kind: str = "bea
                          user_agent=(user_agent or None) and user_agent[:200],
                          expires_at=utcnow() + timedelta(seconds=ttl_seconds)))
     return token
-
-
-def login_for_token(session: Session, token: str) -> tuple[User, int] | None:
-    """The user and the login's id for a live token (bearer or browser session), in one query."""
-    row = session.execute(
-        sa.select(User, ApiToken.id)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(live_login(token_digest(token), utcnow()))
-    ).first()
-    return (row[0], row[1]) if row else None
 
 
 def revoke(session: Session, user_id: int, token_id: int) -> bool:

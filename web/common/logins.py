@@ -1,6 +1,7 @@
-"""The user of a bearer token, read in one statement outside the ORM (web/common/reads.py):
-every API call starts with this read, and through the ORM it cost about a third of an enqueue's
-time (the session's execution machinery for one SELECT, and loading the row into an instance).
+"""The user of a login token (an API bearer token, or a page's session cookie login), read in
+one statement outside the ORM (web/common/reads.py): every API call and page starts with this
+read, and through the ORM it cost about a third of an enqueue's time (the session's execution
+machinery for one SELECT, and loading the row into an instance).
 
 The user comes back as a persistent instance of the request's session, as if the session had
 loaded it (web.common.inserted.attach), so views use and change it as before. The read is its
@@ -27,7 +28,7 @@ USER_BY_LOGIN = (
 
 
 def user_for_token(session: Session, token: str) -> tuple[User, int] | None:
-    """The user and the login's id for a live token, like core.auth.login_for_token."""
+    """The user and the login's id for a live token (core.auth.live_login), or None."""
     row = reads().first(USER_BY_LOGIN, {"digest": token_digest(token), "now": utcnow()})
     if row is None:
         return None

@@ -6,9 +6,9 @@ of at most PEEK_LIMIT messages, kept PEEK_CACHE_SECONDS per process so a refresh
 operators looking at once cost SQS one pass, not one each. A redrive or purge in one process must
 not leave another showing the messages it moved: a kept look is used only when it was taken
 ACTION_SETTLE_SECONDS after the newest such action in the audit log (one indexed read per look),
-so for that long after an action every process reads the queue again. The rest of the queue is counted, not
-read (ApproximateNumberOfMessages). A group's error is the job row's: the error of its last attempt
-when the monitor has replaced the row's error with its own note.
+so for that long after an action every process reads the queue again. The rest of the queue is
+counted, not read (ApproximateNumberOfMessages). A group's error is the job row's: the error of
+its last attempt when the monitor has replaced the row's error with its own note.
 """
 from __future__ import annotations
 
