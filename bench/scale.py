@@ -72,7 +72,7 @@ class ScalePath:
 def paths(world: World, database_url: str, connections: int,
           empty_queue: Callable[[], int] = lambda: 0) -> list[ScalePath]:
     """What is loaded at each size, in order: the control first, enqueue last, so the lists at
-    10^3 rows are measured before it adds rows of its own. `empty_queue` (Stack.purge_queue)
+    10^3 rows are measured before it adds rows of its own. `empty_queue` (Stack.empty_queue)
     runs after each enqueue run: no worker takes those messages, and moto's cost of a deep queue
     (with the web tier's senders still sending into it) would fall on the next rows."""
     c = connections
@@ -164,7 +164,7 @@ def _scenario(ctx: Context, database: Database, stack: Stack, work: Path, big: S
     print("  seeding the scale scenario's school ...", file=sys.stderr, flush=True)
     world = seed_world(database.url, stack.env()["SECRET_KEY"])
     sub = Context(stack, lambda: world.seeded, database, options, work)
-    measured = paths(world, database.url, options.connections, stack.purge_queue)
+    measured = paths(world, database.url, options.connections, stack.empty_queue)
     stack.web()
     budget = LOAD_BUDGET[database.kind]
     grown = {}
@@ -188,10 +188,10 @@ def _console_rows(ctx: Context, database: Database, stack: Stack, world: World, 
     """The console's pages and endpoints (bench/console.py) on the big database, after its rows
     of the console's own tables and an operator are added."""
     # The enqueue rows' messages (no worker runs here) would put moto's cost of a deep queue, not
-    # the console's, into its rows (Stack.purge_queue): emptied until the web tier has sent them all.
+    # the console's, into its rows (Stack.empty_queue): emptied until the web tier has sent them all.
     print("  emptying the main queue while the web tier sends the enqueue rows' messages ...", file=sys.stderr,
           flush=True)
-    purged = stack.purge_queue()
+    purged = stack.empty_queue()
     started = time.monotonic()
     print("  adding the console's rows (failed jobs, batches, workflows, audit log) ...", file=sys.stderr, flush=True)
     seeds = console.seed(database.url, stack.env()["SECRET_KEY"], world.teacher_ids[0], world.others)
@@ -212,7 +212,7 @@ def _console_rows(ctx: Context, database: Database, stack: Stack, world: World, 
         console.CONNECTIONS, 200)
     control = sub.measure(label, plan)
     stack.keep("web")
-    purged += stack.purge_queue()
+    purged += stack.empty_queue()
     rows = console.measure(sub, seeds, stack.web(), jobs, ctx.options.rounds, routes)
     ctx.suspect = ctx.suspect or sub.suspect
     return [Row(path="P5 console: its rows added, then analyzed", figure=Figure(round(seconds, 1), "s"),

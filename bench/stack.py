@@ -85,7 +85,7 @@ class Stack:
                       self.sqsd.max_retries, visibility_timeout=self.sqsd.visibility_timeout)
         return self.urls["moto"]
 
-    def purge_queue(self, quiet_seconds: float = 3.0, timeout: float = 300.0) -> int:
+    def empty_queue(self, quiet_seconds: float = 3.0, timeout: float = 300.0) -> int:
         """Empty the main queue (moto's) until it stays empty for `quiet_seconds`, and return how
         many messages it held in all. For rows that come after a backlog no worker consumes:
         moto's GetQueueAttributes walks every message in Python (0.2 s of this machine's CPU at
@@ -154,10 +154,10 @@ class Stack:
 
 def empty_until_quiet(sqs, url: str, quiet_seconds: float, timeout: float, poll: float = 1.0) -> int:
     """Empty `url` whenever it holds messages, until it has held none for `quiet_seconds` (or
-    `timeout` passed); about how many it held in all (a purge counts the depth read before
-    it). A purge empties a deep queue in one call; SQS
-    (and moto, when strict) allow one a minute, so within it the messages are received and
-    deleted, ten at a time, which is cheap once the queue is shallow."""
+    `timeout` passed); about how many it held in all (a purge counts the depth read before it).
+    A purge empties a deep queue in one call; SQS (and moto, when strict) allow one a minute, so
+    within it the messages are received and deleted, ten at a time, which is cheap once the
+    queue is shallow."""
     from botocore.exceptions import ClientError
 
     held = 0

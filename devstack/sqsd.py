@@ -3,8 +3,9 @@
 It long-polls the worker queue and POSTs each message to the worker app with the real header set,
 deletes a message only on status exactly 200, and otherwise makes it visible again after
 ErrorVisibilityTimeout. It is also the cron.yaml leader (devstack/sqsd_cron.py): it enqueues
-periodic-task messages the way the real leader does and delivers them like the real consumer. Dead-lettering after MaxRetries
-is done by SQS itself through the queue's RedrivePolicy (see devstack.aws_bootstrap).
+periodic-task messages the way the real leader does and delivers them like the real consumer.
+Dead-lettering after MaxRetries is done by SQS itself through the queue's RedrivePolicy (see
+devstack.aws_bootstrap).
 
 Behaviour follows the public copy of AWS's sqsd 2.0 (see shared/reference/eb-worker-facts.md).
 Run `python -m devstack.sqsd --help` for the command line.

@@ -117,14 +117,14 @@ def _kept(url: str, last_action: datetime | None) -> Look | None:
     return cached[1]
 
 
-def look(services: Services, session: Session, *, fresh: bool = False) -> Look:
+def look(services: Services, session: Session) -> Look:
     """The cached peek of the dead-letter queue (Refusal 409 without one, 503 if SQS fails)."""
     url = configured_queue(services)
     last_action = _last_action(session)
-    if not fresh and (kept := _kept(url, last_action)) is not None:
+    if (kept := _kept(url, last_action)) is not None:
         return kept
     with _cache_lock:  # one pass at a time; those who waited use its result
-        if not fresh and (kept := _kept(url, last_action)) is not None:
+        if (kept := _kept(url, last_action)) is not None:
             return kept
         sqs = services.queue.sqs
         try:
